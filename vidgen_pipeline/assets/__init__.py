@@ -1,0 +1,8 @@
+"""The asset graph: prompt -> script -> optimized_prompts -> keyframes -> scene_clips -> final_video."""
+
+from vidgen_pipeline.assets.media import final_video, keyframes, scene_clips
+from vidgen_pipeline.assets.story import optimized_prompts, prompt, script
+
+ALL_ASSETS = [prompt, script, optimized_prompts, keyframes, scene_clips, final_video]
+
+__all__ = ["ALL_ASSETS"]

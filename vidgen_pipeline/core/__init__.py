@@ -1,0 +1,1 @@
+"""Plain-Python core of vidgen_pipeline: no Dagster imports, testable alone."""

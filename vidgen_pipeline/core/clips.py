@@ -1,0 +1,46 @@
+"""In-memory values handed between the media assets (persisted by the frames IO manager)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+@dataclass
+class Keyframe:
+    """One scene's conditioning image, and where it came from."""
+
+    scene_number: int
+    image: Image.Image
+    info: dict = field(default_factory=dict)  # source ("cards" or a model), seed, ...
+
+
+@dataclass
+class SceneClip:
+    """One scene's frames (T, H, W, 3) uint8 at ``fps``, with provenance in ``info``."""
+
+    scene_number: int
+    frames: np.ndarray
+    fps: float
+    info: dict = field(default_factory=dict)  # backend, model, seconds, ...
+    mp4_path: Path | None = None  # the scene's own mp4, once persisted
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.frames) / self.fps
+
+
+@dataclass
+class FinalVideo:
+    """The stitched mp4: a finished file on local disk, moved into storage by the IO manager."""
+
+    path: Path
+    duration_s: float
+    frame_count: int
+    fps: float
+    width: int
+    height: int
+    info: dict = field(default_factory=dict)

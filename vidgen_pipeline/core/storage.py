@@ -1,0 +1,86 @@
+"""Where things live (``VIDGEN_HOME``) and how they are written (atomically)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from upath import UPath
+
+DEFAULT_HOME = ".vidgen"
+
+
+def vidgen_home() -> Path:
+    """The folder holding the Dagster instance, prompts, datasets and storage."""
+    return Path(os.environ.get("VIDGEN_HOME", DEFAULT_HOME)).expanduser().resolve()
+
+
+def dagster_home() -> Path:
+    """``DAGSTER_HOME`` if set, else ``VIDGEN_HOME/dagster``."""
+    explicit = os.environ.get("DAGSTER_HOME")
+    return Path(explicit).expanduser().resolve() if explicit else vidgen_home() / "dagster"
+
+
+def default_storage_path() -> str:
+    """``VIDGEN_STORAGE`` (a folder or any fsspec URL) if set, else ``VIDGEN_HOME/storage``."""
+    return os.environ.get("VIDGEN_STORAGE") or str(vidgen_home() / "storage")
+
+
+def default_prompt_store_path() -> str:
+    return str(vidgen_home() / "prompts")
+
+
+def is_local(path: UPath | Path) -> bool:
+    return isinstance(path, Path) and getattr(path, "protocol", "") in ("", "file", "local")
+
+
+def atomic_write_bytes(path: UPath | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
+
+    Locally: a temp file in the same folder, fsync, then ``os.replace``. Object stores
+    (fsspec URLs) publish an object only when its upload completes, so a plain write is atomic.
+    """
+    if not is_local(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_move_file(src: Path, dest: UPath | Path) -> None:
+    """Move a finished local file into place atomically (or upload it to an fsspec URL)."""
+    if not is_local(dest):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with open(src, "rb") as handle:
+            dest.write_bytes(handle.read())
+        src.unlink()
+        return
+    target = Path(dest)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if src.stat().st_dev != target.parent.stat().st_dev:
+        # os.replace is only atomic within one filesystem: copy beside the target first.
+        atomic_write_bytes(target, src.read_bytes())
+        src.unlink()
+    else:
+        os.replace(src, target)
+
+
+def scratch_file(near: UPath | Path, suffix: str) -> Path:
+    """A fresh temp file path beside ``near`` when local (same filesystem), else in /tmp."""
+    folder = Path(near).parent if is_local(near) else Path(tempfile.gettempdir())
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".vidgen-", suffix=suffix)
+    os.close(fd)
+    return Path(tmp)

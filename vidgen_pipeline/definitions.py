@@ -1,0 +1,37 @@
+"""The code location: every asset, job, sensor and resource, for `dagster dev` and the CLI."""
+
+from dagster import Definitions
+
+from vidgen_pipeline.assets import ALL_ASSETS
+from vidgen_pipeline.io_managers import FramesIOManager, JsonIOManager, VideoIOManager
+from vidgen_pipeline.jobs import add_prompt_job, generate_video_job
+from vidgen_pipeline.resources import (
+    KeyframeGenerator,
+    PromptStoreResource,
+    ScriptWriter,
+    VideoGenerator,
+)
+from vidgen_pipeline.sensors import generate_added_prompts
+
+
+def make_resources(**overrides) -> dict:
+    """The default resource set; tests and the CLI override single entries."""
+    resources = {
+        "prompt_store": PromptStoreResource(),
+        "script_writer": ScriptWriter(),
+        "keyframe_generator": KeyframeGenerator(),
+        "video_generator": VideoGenerator(),
+        "json_io_manager": JsonIOManager(),
+        "frames_io_manager": FramesIOManager(),
+        "video_io_manager": VideoIOManager(),
+    }
+    resources.update(overrides)
+    return resources
+
+
+defs = Definitions(
+    assets=ALL_ASSETS,
+    jobs=[generate_video_job, add_prompt_job],
+    sensors=[generate_added_prompts],
+    resources=make_resources(),
+)

@@ -1,0 +1,221 @@
+"""IO managers: JSON documents, frames (lossless PNG) and mp4 files under one base path.
+
+The base path is ``VIDGEN_HOME/storage`` unless set; any fsspec URL works (``s3://...``).
+Paths are ``<base>/<asset key>/<partition>``, where the partition part is a safe file name
+(see ``safe_path_component``) whatever the partition key holds. Every write is atomic: a
+killed run leaves the previous value readable.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from dagster import ConfigurableIOManager, InputContext, MetadataValue, OutputContext
+from PIL import Image
+from pydantic import BaseModel
+from upath import UPath
+
+from vidgen_pipeline.core.clips import FinalVideo, Keyframe, SceneClip
+from vidgen_pipeline.core.media import probe_video
+from vidgen_pipeline.core.requests import safe_path_component
+from vidgen_pipeline.core.storage import (
+    atomic_move_file,
+    atomic_write_bytes,
+    default_storage_path,
+    is_local,
+)
+
+
+class StorageIOManager(ConfigurableIOManager):
+    """Shared path scheme; subclasses say how one partition's value is written and read."""
+
+    base_path: str = ""
+    extension: str = ""
+
+    def _base(self) -> UPath:
+        return UPath(self.base_path or default_storage_path())
+
+    def path_for(self, context: InputContext | OutputContext) -> UPath:
+        folder = self._base().joinpath(*context.asset_key.path)
+        key = context.asset_partition_key if context.has_asset_partitions else "__unpartitioned__"
+        return folder / f"{safe_path_component(key)}{self.extension}"
+
+    def handle_output(self, context: OutputContext, obj: Any) -> None:
+        path = self.path_for(context)
+        metadata = self.dump(obj, path, context)
+        context.add_output_metadata({"path": MetadataValue.path(str(path)), **metadata})
+
+    def load_input(self, context: InputContext) -> Any:
+        path = self.path_for(context)
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{context.asset_key.to_user_string()} has no stored value at {path}; "
+                "materialize it first"
+            )
+        return self.load(path, context)
+
+    def dump(self, obj: Any, path: UPath, context: OutputContext) -> dict:
+        raise NotImplementedError
+
+    def load(self, path: UPath, context: InputContext) -> Any:
+        raise NotImplementedError
+
+
+class JsonIOManager(StorageIOManager):
+    """Pydantic models as indented JSON (prompt, script, optimized_prompts)."""
+
+    extension: str = ".json"
+
+    def dump(self, obj: BaseModel, path: UPath, context: OutputContext) -> dict:
+        data = obj.model_dump_json(indent=2).encode()
+        atomic_write_bytes(path, data)
+        return {"bytes": len(data)}
+
+    def load(self, path: UPath, context: InputContext) -> BaseModel:
+        model = context.dagster_type.typing_type
+        return model.model_validate_json(path.read_bytes())
+
+
+class FramesIOManager(StorageIOManager):
+    """Keyframes and scene clips as PNG files (lossless), one version folder per write.
+
+    ``<partition>/manifest.json`` names the current version folder; it is replaced
+    atomically after the new folder is complete, then older folders are removed. A crash
+    mid-write leaves the old manifest pointing at the old, intact frames.
+    """
+
+    png_compression: int = 1  # zlib level: PNG stays lossless; 1 is ~5x faster than 9
+
+    def dump(self, obj: list, path: UPath, context: OutputContext) -> dict:
+        version = f"v-{context.run_id[:8]}-{uuid.uuid4().hex[:6]}"
+        folder = path / version
+        entries = []
+        frame_total = 0
+        for item in obj:
+            scene_dir = folder / f"scene_{item.scene_number:03d}"
+            scene_dir.mkdir(parents=True, exist_ok=True)
+            if isinstance(item, Keyframe):
+                self._write_png(scene_dir / "keyframe.png", np.asarray(item.image.convert("RGB")))
+                entries.append(
+                    {"kind": "keyframe", "scene_number": item.scene_number, "info": item.info}
+                )
+            elif isinstance(item, SceneClip):
+                for index, frame in enumerate(item.frames):
+                    self._write_png(scene_dir / f"{index:06d}.png", frame)
+                entry = {
+                    "kind": "clip",
+                    "scene_number": item.scene_number,
+                    "fps": item.fps,
+                    "frames": len(item.frames),
+                    "info": item.info,
+                }
+                if item.mp4_path is not None:
+                    mp4 = scene_dir / "clip.mp4"
+                    atomic_move_file(Path(item.mp4_path), mp4)
+                    item.mp4_path = Path(str(mp4)) if is_local(mp4) else None
+                    entry["mp4"] = "clip.mp4"
+                entries.append(entry)
+                frame_total += len(item.frames)
+            else:
+                raise TypeError(f"FramesIOManager cannot store {type(item).__name__}")
+        manifest = {"version": version, "items": entries}
+        atomic_write_bytes(path / "manifest.json", json.dumps(manifest, indent=2).encode())
+        self._remove_old_versions(path, keep=version)
+        return {"items": len(entries), "frames": frame_total}
+
+    def load(self, path: UPath, context: InputContext) -> list:
+        manifest = json.loads((path / "manifest.json").read_text())
+        folder = path / manifest["version"]
+        items: list = []
+        for entry in manifest["items"]:
+            scene_dir = folder / f"scene_{entry['scene_number']:03d}"
+            if entry["kind"] == "keyframe":
+                image = Image.fromarray(self._read_png(scene_dir / "keyframe.png"))
+                items.append(Keyframe(entry["scene_number"], image, entry["info"]))
+            else:
+                frames = np.stack(
+                    [self._read_png(scene_dir / f"{i:06d}.png") for i in range(entry["frames"])]
+                )
+                mp4 = scene_dir / entry["mp4"] if "mp4" in entry else None
+                items.append(
+                    SceneClip(
+                        entry["scene_number"],
+                        frames,
+                        entry["fps"],
+                        entry["info"],
+                        Path(str(mp4)) if mp4 is not None and is_local(mp4) else None,
+                    )
+                )
+        return items
+
+    def _write_png(self, path: UPath, rgb: np.ndarray) -> None:
+        ok, data = cv2.imencode(
+            ".png",
+            cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+            [cv2.IMWRITE_PNG_COMPRESSION, self.png_compression],
+        )
+        if not ok:
+            raise OSError(f"could not encode {path}")
+        # Files inside a fresh version folder need no temp+rename: nothing reads them until
+        # the manifest names the folder.
+        path.write_bytes(data.tobytes())
+
+    @staticmethod
+    def _read_png(path: UPath) -> np.ndarray:
+        data = np.frombuffer(path.read_bytes(), dtype=np.uint8)
+        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise OSError(f"{path} is not a readable PNG")
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+    @staticmethod
+    def _remove_old_versions(path: UPath, keep: str) -> None:
+        for child in path.iterdir():
+            if child.name.startswith("v-") and child.name != keep and child.is_dir():
+                if is_local(child):
+                    shutil.rmtree(Path(child), ignore_errors=True)
+                else:
+                    child.fs.rm(child.path, recursive=True)
+
+
+class VideoIOManager(StorageIOManager):
+    """The final mp4, moved into place atomically, with a JSON sidecar of its facts."""
+
+    extension: str = ".mp4"
+
+    def dump(self, obj: FinalVideo, path: UPath, context: OutputContext) -> dict:
+        sidecar = {
+            "duration_s": obj.duration_s,
+            "frame_count": obj.frame_count,
+            "fps": obj.fps,
+            "width": obj.width,
+            "height": obj.height,
+            "info": obj.info,
+        }
+        atomic_move_file(Path(obj.path), path)
+        sidecar["bytes"] = path.stat().st_size  # ties the sidecar to this very file
+        atomic_write_bytes(path.with_suffix(".json"), json.dumps(sidecar, indent=2).encode())
+        obj.path = Path(str(path))
+        return {"bytes": path.stat().st_size}
+
+    def load(self, path: UPath, context: InputContext) -> FinalVideo:
+        sidecar_path = path.with_suffix(".json")
+        sidecar = json.loads(sidecar_path.read_text()) if sidecar_path.exists() else {}
+        if sidecar.pop("bytes", None) != path.stat().st_size:
+            # Killed between the two renames: the mp4 is newer than its sidecar; ask the file.
+            facts = probe_video(Path(str(path)))
+            sidecar = {
+                "duration_s": facts.duration_s,
+                "frame_count": facts.frame_count,
+                "fps": facts.fps,
+                "width": facts.width,
+                "height": facts.height,
+                "info": {},
+            }
+        return FinalVideo(path=Path(str(path)), **sidecar)
