@@ -12,13 +12,12 @@ from dagster import (
 from pydantic import Field
 
 from vidgen_pipeline.core.requests import GenerationSettings, PromptRequest
-from vidgen_pipeline.partitions import PROMPTS, prompts_partitions
+from vidgen_pipeline.partitions import PROMPTS
 from vidgen_pipeline.resources import PromptStoreResource
 
 generate_video_job = define_asset_job(
     "generate_video",
     selection=AssetSelection.groups("story", "media"),
-    partitions_def=prompts_partitions,
     description="Materialize every asset of one prompt, from storyboard to final_video.",
 )
 

@@ -1,0 +1,42 @@
+# make demo: a video from a prompt on a fresh machine. make test: the whole test suite.
+# Both create .venv and install everything first (the pinned torch before the rest, so pip
+# never pulls a multi-GB CUDA build on a CPU machine; on a GPU box: make TORCH=torch==2.13.0
+# with a CUDA index, or install your torch into .venv first).
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+VIDGEN_HOME ?= $(CURDIR)/.vidgen
+PORT ?= 3000
+DEMO_PROMPT ?= A red fox trots through fresh snow at dawn. It stops and looks straight at the camera. The camera zooms out over the silent forest.
+export VIDGEN_HOME
+
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test ui lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/vidgen generate "$(DEMO_PROMPT)" --duration 8 --seed 7
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+ui: $(STAMP)
+	DAGSTER_HOME=$$($(BIN)/python -m vidgen_pipeline.instance)/dagster \
+		$(BIN)/dagster dev -h 127.0.0.1 -p $(PORT) -w workspace.yaml
+
+lint: $(STAMP)
+	$(BIN)/ruff check vidgen_pipeline vidgen_pipeline_tests
+	$(BIN)/ruff format --check vidgen_pipeline vidgen_pipeline_tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,257 @@
+"""`vidgen`: make videos from the shell, through the same Dagster assets and instance as the UI.
+
+    vidgen generate "A red fox in fresh snow. It looks at the camera." --duration 8
+
+prints progress per step on standard error and the final mp4's absolute path as the last
+line of standard output. A failure prints one line on standard error and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from collections.abc import Sequence
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+
+
+class UserError(Exception):
+    """Bad input: reported as one line, no traceback."""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, like every other user error
+        self.exit(EXIT_USAGE, f"vidgen: {message} (see vidgen {self.prog.split()[-1]} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="vidgen", description="Text prompts to multi-scene videos.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    gen = commands.add_parser("generate", help="make one video from a prompt")
+    gen.add_argument("prompt", help="what the video should show (any language)")
+    gen.add_argument("--video-model", metavar="NAME_OR_PATH", help="auto (default), animatic, ...")
+    gen.add_argument("--keyframe-model", metavar="NAME_OR_PATH", help="cards (default)")
+    gen.add_argument("--script-model", metavar="NAME_OR_PATH", help="rules (default)")
+    gen.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    gen.add_argument("--steps", type=_positive_int, metavar="N", help="denoising steps")
+    gen.add_argument("--frames", type=_positive_int, metavar="N", help="frames per generated clip")
+    gen.add_argument("--width", type=_positive_int, metavar="W")
+    gen.add_argument("--height", type=_positive_int, metavar="H")
+    gen.add_argument("--fps", type=_positive_float, metavar="N")
+    gen.add_argument("--seed", type=int, metavar="N")
+    gen.add_argument("--scenes", type=int, metavar="N", help="number of scenes")
+    gen.add_argument("--duration", type=float, metavar="SECONDS", help="target length (default 8)")
+    gen.add_argument("--style", help="cinematic (default), documentary, anime, watercolor, none")
+    gen.add_argument(
+        "--sample", type=int, default=0, help="sample index: another take of the prompt"
+    )
+    gen.set_defaults(func=generate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as exc:
+        print(f"vidgen: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("vidgen: interrupted", file=sys.stderr)
+        return 130
+
+
+def _request_from_args(args: argparse.Namespace):
+    from pydantic import ValidationError
+
+    from vidgen_pipeline.core.requests import (
+        GenerationSettings,
+        PromptError,
+        PromptRequest,
+        normalize_prompt,
+    )
+
+    try:
+        normalize_prompt(args.prompt)
+    except PromptError as exc:
+        raise UserError(str(exc)) from None
+    settings = GenerationSettings(
+        style=args.style,
+        duration_s=args.duration,
+        scenes=args.scenes,
+        seed=args.seed,
+        script_model=args.script_model,
+        keyframe_model=args.keyframe_model,
+        video_model=args.video_model,
+        device=args.device,
+        steps=args.steps,
+        frames=args.frames,
+        width=args.width,
+        height=args.height,
+        fps=args.fps,
+    )
+    try:
+        return PromptRequest(text=args.prompt, sample=args.sample, settings=settings)
+    except ValidationError as exc:
+        raise UserError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc) -> str:
+    """``field: problem; field: problem`` from a pydantic ``ValidationError``."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}" for err in exc.errors()
+    )
+
+
+def validate_request(request) -> None:
+    """Everything that can be checked before a run starts (fail fast, in one line)."""
+    from vidgen_pipeline.core.models import SCRIPT_MODELS, ModelChoiceError, check_named_model
+    from vidgen_pipeline.core.prompts import STYLE_PRESETS
+    from vidgen_pipeline.resources import KeyframeGenerator, ScriptWriter, VideoGenerator
+
+    settings = request.settings
+    if settings.style and settings.style not in STYLE_PRESETS:
+        raise UserError(f"unknown style {settings.style!r}; known: {', '.join(STYLE_PRESETS)}")
+    try:
+        check_named_model("script", settings.script_model or ScriptWriter().model, SCRIPT_MODELS)
+        KeyframeGenerator().check(settings.keyframe_model)
+        VideoGenerator().plan(settings)
+    except ModelChoiceError as exc:
+        raise UserError(str(exc)) from None
+
+
+def generate(args: argparse.Namespace) -> int:
+    request = _request_from_args(args)
+    validate_request(request)
+
+    from dagster import DagsterInstance
+
+    from vidgen_pipeline.definitions import defs
+    from vidgen_pipeline.instance import prepare_home
+    from vidgen_pipeline.jobs import register_prompt
+    from vidgen_pipeline.resources import PromptStoreResource
+
+    home = prepare_home()
+    with DagsterInstance.get() as instance:
+        key, is_new = register_prompt(request, PromptStoreResource(), instance)
+        _say(f"{'added' if is_new else 'updated'} partition {key} (VIDGEN_HOME={home})")
+        job = defs.resolve_job_def("generate_video")
+        from dagster._core.utils import make_new_run_id
+
+        run_id = make_new_run_id()
+        progress = _Progress(instance, run_id)
+        progress.start()
+        try:
+            result = job.execute_in_process(
+                instance=instance,
+                partition_key=key,
+                run_id=run_id,
+                raise_on_error=False,
+                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+                tags={"vidgen/source": "cli"},
+            )
+        finally:
+            progress.stop()
+        if not result.success:
+            print(
+                f"vidgen: run {run_id} failed: {progress.failure or 'see the run in the UI'}",
+                file=sys.stderr,
+            )
+            return EXIT_FAILED
+        path = _final_path(result)
+    print(path)
+    return 0
+
+
+def _final_path(result) -> str:
+    for event in result.get_asset_materialization_events():
+        if event.asset_key.to_user_string() == "final_video":
+            return str(event.materialization.metadata["path"].value)
+    raise UserError("the run succeeded but recorded no final_video")
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class _Progress(threading.Thread):
+    """Reads the run's event log and prints one line per step event and log message."""
+
+    def __init__(self, instance, run_id: str):
+        super().__init__(daemon=True)
+        self.instance, self.run_id = instance, run_id
+        self.failure: str | None = None
+        self._seen = 0
+        self._done = threading.Event()
+        self._step_started: dict[str, float] = {}
+
+    def run(self) -> None:
+        while not self._done.wait(0.3):
+            self._drain()
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join(timeout=5)
+        self._drain()
+
+    def _drain(self) -> None:
+        try:
+            entries = self.instance.all_logs(self.run_id)
+        except Exception:  # noqa: BLE001  the run may not exist yet; progress is best effort
+            return
+        for entry in entries[self._seen :]:
+            self._print(entry)
+        self._seen = len(entries)
+
+    def _print(self, entry) -> None:
+        step = entry.step_key or "run"
+        event = entry.dagster_event
+        if event is None:
+            if entry.level >= 20:  # INFO and above: what the assets say about their work
+                _say(f"  [{step}] {entry.user_message}")
+            return
+        kind = event.event_type_value
+        if kind == "STEP_START":
+            self._step_started[step] = entry.timestamp
+            _say(f"[{step}] started")
+        elif kind == "STEP_SUCCESS":
+            took = entry.timestamp - self._step_started.get(step, entry.timestamp)
+            _say(f"[{step}] done in {took:.1f} s")
+        elif kind == "ASSET_CHECK_EVALUATION":
+            data = event.event_specific_data
+            if not data.passed:
+                severity = data.severity.value.lower()
+                note = f": {data.description}" if data.description else ""
+                _say(f"  [{step}] check {data.check_name} did not pass ({severity}){note}")
+        elif kind == "STEP_FAILURE":
+            self.failure = f"step {step}: {_root_message(event.event_specific_data.error)}"
+            _say(f"[{step}] failed")
+
+
+def _root_message(error) -> str:
+    """The innermost cause's message: the user's problem, not Dagster's wrapping of it."""
+    while error is not None and error.cause is not None:
+        error = error.cause
+    if error is None:
+        return "unknown error"
+    return (error.message or "").strip().splitlines()[-1] if error.message else error.cls_name
+
+
+if __name__ == "__main__":
+    sys.exit(main())
