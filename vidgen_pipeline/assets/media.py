@@ -1,8 +1,5 @@
 """Media assets: keyframes, scene clips and the final stitched video."""
 
-import tempfile
-from pathlib import Path
-
 import numpy as np
 from dagster import (
     AssetCheckResult,
@@ -24,6 +21,7 @@ from vidgen_pipeline.core.media import (
 )
 from vidgen_pipeline.core.previews import contact_sheet, markdown_image
 from vidgen_pipeline.core.prompts import OptimizedPrompts
+from vidgen_pipeline.core.storage import scratch_dir
 from vidgen_pipeline.core.storyboard import Storyboard
 from vidgen_pipeline.partitions import prompts_partitions
 from vidgen_pipeline.resources import KeyframeGenerator, VideoGenerator
@@ -99,30 +97,31 @@ def scene_clips(
     by_scene = {k.scene_number: k for k in keyframes}
     planned = _frame_counts(optimized_prompts, plan.fps)
     clips: list[SceneClip] = []
-    scratch = Path(tempfile.mkdtemp(prefix="vidgen-scenes-"))
-    for scene, count in zip(optimized_prompts.scenes, planned, strict=True):
-        context.log.info(
-            f"scene {scene.scene_number}/{len(planned)}: {count} frames with {plan.model} "
-            f"({plan.backend}), camera {scene.camera.name}"
+    with scratch_dir(f"scene_clips-{context.run.run_id[:8]}") as scratch:
+        for scene, count in zip(optimized_prompts.scenes, planned, strict=True):
+            context.log.info(
+                f"scene {scene.scene_number}/{len(planned)}: {count} frames with {plan.model} "
+                f"({plan.backend}), camera {scene.camera.name}"
+            )
+            clip = video_generator.render(plan, scene, by_scene[scene.scene_number], count)
+            clip.mp4_path = scratch / f"scene_{scene.scene_number:03d}.mp4"
+            encode_h264(clip.frames, clip.mp4_path, clip.fps, preset=SCENE_PREVIEW_PRESET)
+            clips.append(clip)
+        backends = sorted({c.info["backend"] for c in clips})
+        # The IO manager moves the scene mp4s out of the scratch folder while handling this.
+        yield Output(
+            clips,
+            metadata={
+                "backend": ", ".join(backends),
+                "video_model": plan.model,
+                "video_model_reason": plan.reason,
+                "frames": sum(len(c.frames) for c in clips),
+                "fps": plan.fps,
+                "scenes": MetadataValue.json(
+                    [{"scene": c.scene_number, "frames": len(c.frames), **c.info} for c in clips]
+                ),
+            },
         )
-        clip = video_generator.render(plan, scene, by_scene[scene.scene_number], count)
-        clip.mp4_path = scratch / f"scene_{scene.scene_number:03d}.mp4"
-        encode_h264(clip.frames, clip.mp4_path, clip.fps, preset=SCENE_PREVIEW_PRESET)
-        clips.append(clip)
-    backends = sorted({c.info["backend"] for c in clips})
-    yield Output(
-        clips,
-        metadata={
-            "backend": ", ".join(backends),
-            "video_model": plan.model,
-            "video_model_reason": plan.reason,
-            "frames": sum(len(c.frames) for c in clips),
-            "fps": plan.fps,
-            "scenes": MetadataValue.json(
-                [{"scene": c.scene_number, "frames": len(c.frames), **c.info} for c in clips]
-            ),
-        },
-    )
     actual = [len(c.frames) for c in clips]
     yield AssetCheckResult(
         check_name="frame_counts_as_planned",
@@ -173,36 +172,39 @@ def final_video(
     fps = scene_clips[0].fps
     if any(c.fps != fps for c in scene_clips):
         raise MediaError("scene clips have different frame rates; this version cannot mix them")
-    tmp_path = Path(tempfile.mkdtemp(prefix="vidgen-final-")) / "final.mp4"
-    context.log.info(f"encoding {sum(len(c.frames) for c in scene_clips)} frames at {fps:g} fps")
-    count = encode_h264((f for c in scene_clips for f in c.frames), tmp_path, fps)
-    facts = probe_video(tmp_path)
-    middle = scene_clips[0].frames[len(scene_clips[0].frames) // 2]
-    backends = sorted({c.info.get("backend", "?") for c in scene_clips})
-    video = FinalVideo(
-        path=tmp_path,
-        duration_s=facts.duration_s,
-        frame_count=count,
-        fps=fps,
-        width=facts.width,
-        height=facts.height,
-        info={"backend": ", ".join(backends), "title": script.title},
-    )
-    yield Output(
-        video,
-        metadata={
-            "duration_s": round(facts.duration_s, 3),
-            "planned_duration_s": script.target_duration_s,
-            "frames": count,
-            "fps": fps,
-            "size": f"{facts.width}x{facts.height}",
-            "backend": ", ".join(backends),
-            "title": script.title,
-            "poster": MetadataValue.md(
-                markdown_image(Image.fromarray(np.asarray(middle)), "poster")
-            ),
-        },
-    )
+    with scratch_dir(f"final_video-{context.run.run_id[:8]}") as scratch:
+        tmp_path = scratch / "final.mp4"
+        context.log.info(
+            f"encoding {sum(len(c.frames) for c in scene_clips)} frames at {fps:g} fps"
+        )
+        count = encode_h264((f for c in scene_clips for f in c.frames), tmp_path, fps)
+        facts = probe_video(tmp_path)
+        middle = scene_clips[0].frames[len(scene_clips[0].frames) // 2]
+        backends = sorted({c.info.get("backend", "?") for c in scene_clips})
+        video = FinalVideo(
+            path=tmp_path,
+            duration_s=facts.duration_s,
+            frame_count=count,
+            fps=fps,
+            width=facts.width,
+            height=facts.height,
+            info={"backend": ", ".join(backends), "title": script.title},
+        )
+        yield Output(
+            video,
+            metadata={
+                "duration_s": round(facts.duration_s, 3),
+                "planned_duration_s": script.target_duration_s,
+                "frames": count,
+                "fps": fps,
+                "size": f"{facts.width}x{facts.height}",
+                "backend": ", ".join(backends),
+                "title": script.title,
+                "poster": MetadataValue.md(
+                    markdown_image(Image.fromarray(np.asarray(middle)), "poster")
+                ),
+            },
+        )
     yield AssetCheckResult(
         check_name="plays_in_browser",
         passed=facts.codec == "h264" and facts.pix_fmt == "yuv420p" and facts.faststart,

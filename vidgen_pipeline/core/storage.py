@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from upath import UPath
@@ -77,10 +80,14 @@ def atomic_move_file(src: Path, dest: UPath | Path) -> None:
         os.replace(src, target)
 
 
-def scratch_file(near: UPath | Path, suffix: str) -> Path:
-    """A fresh temp file path beside ``near`` when local (same filesystem), else in /tmp."""
-    folder = Path(near).parent if is_local(near) else Path(tempfile.gettempdir())
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".vidgen-", suffix=suffix)
-    os.close(fd)
-    return Path(tmp)
+@contextlib.contextmanager
+def scratch_dir(label: str) -> Iterator[Path]:
+    """A private folder under ``VIDGEN_HOME/tmp`` for files a step makes before they are
+    moved into storage (same filesystem, so the move is a rename); removed afterwards."""
+    root = vidgen_home() / "tmp"
+    root.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=root))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
