@@ -98,6 +98,8 @@ class FramesIOManager(StorageIOManager):
         entries = []
         frame_total = 0
         for item in obj:
+            if not isinstance(item, Keyframe | SceneClip):
+                raise TypeError(f"FramesIOManager cannot store {type(item).__name__}")
             scene_dir = folder / f"scene_{item.scene_number:03d}"
             scene_dir.mkdir(parents=True, exist_ok=True)
             if isinstance(item, Keyframe):
@@ -122,8 +124,6 @@ class FramesIOManager(StorageIOManager):
                     entry["mp4"] = "clip.mp4"
                 entries.append(entry)
                 frame_total += len(item.frames)
-            else:
-                raise TypeError(f"FramesIOManager cannot store {type(item).__name__}")
         manifest = {"version": version, "items": entries}
         atomic_write_bytes(path / "manifest.json", json.dumps(manifest, indent=2).encode())
         self._remove_old_versions(path, keep=version)

@@ -142,3 +142,15 @@ def test_unavailable_model_fails_the_run_with_its_reason(instance):
     failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert failures and failures[0].step_key == "optimized_prompts"
     assert "svd-xt" in failures[0].event_specific_data.error.to_string()
+
+
+def test_storage_can_be_any_fsspec_url(instance, monkeypatch):
+    import fsspec
+
+    monkeypatch.setenv("VIDGEN_STORAGE", "memory://vidgen-test-store")
+    key, result = run_prompt(instance, "A windmill turns slowly.", duration_s=1.0)
+    assert result.success
+    files = fsspec.filesystem("memory").find("/vidgen-test-store")
+    assert f"/vidgen-test-store/final_video/{key}.mp4" in files
+    assert any(f.endswith("/clip.mp4") for f in files)
+    fsspec.filesystem("memory").rm("/vidgen-test-store", recursive=True)

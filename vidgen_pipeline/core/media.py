@@ -158,10 +158,19 @@ def probe_video(path: Path) -> VideoFacts:
             luma_sq += float((luma**2).mean())
             count += 1
     except (RuntimeError, OSError, StopIteration) as exc:
-        raise MediaError(f"{path} does not decode: {exc}") from exc
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise MediaError(f"{path} does not decode: {reason}") from exc
     if count == 0:
         raise MediaError(f"{path} has no video frames")
     fps = float(meta.get("fps") or 0.0)
+    # The container's header says how long the stream is; fewer decodable frames than that
+    # means the file was cut off (a partial copy, a killed writer).
+    declared = float(meta.get("duration") or 0.0)
+    if fps and declared and count < round(declared * fps) - 1:
+        raise MediaError(
+            f"{path} is truncated: {count} frames decode, the header declares "
+            f"{declared:.3f} s ({round(declared * fps)} frames)"
+        )
     mean = luma_sum / count
     return VideoFacts(
         codec=str(meta.get("codec", "")).split()[0],

@@ -15,10 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from vidgen_pipeline.core.models import VideoPlan
 from vidgen_pipeline.core.storyboard import Storyboard
 
-# Roughly 77 CLIP tokens: ~1.3 tokens per English word, ~1 token per CJK character (worst
-# case 2-3). The real tokenizer count is done where a tokenizer is loaded.
-MAX_PROMPT_WORDS = 55
-MAX_PROMPT_CJK_CHARS = 60
+# CLIP text encoders take 77 tokens. Without a tokenizer the optimiser estimates (see
+# fit_prompt); the real count is done where a tokenizer is loaded.
 
 STYLE_PRESETS: dict[str, tuple[str, str]] = {
     # name: (words appended to the prompt, extra negative words)
@@ -49,22 +47,38 @@ class CameraMotion(BaseModel):
 
 
 # Phrases as VBench and people write them; the first match wins.
+# English words are matched whole (\b), so "ecstatic" is not "static" nor "Japan left" a pan.
 _CAMERA_PHRASES: list[tuple[str, dict]] = [
     (
-        r"zoom(?:ing|s)? in|push(?:ing)? in|dolly in|拉近|推近|镜头推进",
+        r"\b(?:zoom(?:ing|s)? in|push(?:ing|es)? in|dolly in)\b|拉近|推近|镜头推进|推镜头",
         {"name": "zoom in", "zoom": 1.3},
     ),
     (
-        r"zoom(?:ing|s)? out|pull(?:ing)? (?:back|out)|dolly out|拉远",
+        r"\b(?:zoom(?:ing|s)? out|pull(?:ing|s)? (?:back|out)|dolly out)\b|拉远|拉镜头",
         {"name": "zoom out", "zoom": 1 / 1.3},
     ),
-    (r"pan(?:ning|s)? left|向左平移|左移", {"name": "pan left", "pan_x": -0.2, "zoom": 1.0}),
-    (r"pan(?:ning|s)? right|向右平移|右移", {"name": "pan right", "pan_x": 0.2, "zoom": 1.0}),
-    (r"tilt(?:ing|s)? up|向上倾斜|镜头上摇", {"name": "tilt up", "pan_y": -0.2, "zoom": 1.0}),
-    (r"tilt(?:ing|s)? down|向下倾斜|镜头下摇", {"name": "tilt down", "pan_y": 0.2, "zoom": 1.0}),
-    (r"static|still camera|locked[- ]off|静止|固定镜头", {"name": "static", "zoom": 1.0}),
+    (
+        r"\bpan(?:ning|s)? left\b|向左平移|向左移|左移镜头",
+        {"name": "pan left", "pan_x": -0.2, "zoom": 1.0},
+    ),
+    (
+        r"\bpan(?:ning|s)? right\b|向右平移|向右移|右移镜头",
+        {"name": "pan right", "pan_x": 0.2, "zoom": 1.0},
+    ),
+    (
+        r"\btilt(?:ing|s)? up\b|向上倾斜|镜头上摇|向上移镜头",
+        {"name": "tilt up", "pan_y": -0.2, "zoom": 1.0},
+    ),
+    (
+        r"\btilt(?:ing|s)? down\b|向下倾斜|镜头下摇|向下移镜头",
+        {"name": "tilt down", "pan_y": 0.2, "zoom": 1.0},
+    ),
+    (
+        r"\b(?:static|still (?:camera|frame)|locked[- ]off)\b|静止|固定镜头|静态",
+        {"name": "static", "zoom": 1.0},
+    ),
 ]
-_SLOW_MOTION = re.compile(r"slow[- ]motion|慢动作|慢镜头", re.IGNORECASE)
+_SLOW_MOTION = re.compile(r"\bslow[- ]motion\b|慢动作|慢镜头|慢速播放", re.IGNORECASE)
 
 
 class ScenePrompt(BaseModel):
@@ -115,20 +129,42 @@ def scene_seed(base_seed: int, scene_number: int) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
+_TOKEN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\s\u3400-\u9fff\uf900-\ufaff]+")
+_CJK_CHAR = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+# Budget in CLIP-token units: a CJK character ~1 token, an English word ~1.3.
+PROMPT_TOKEN_BUDGET = 72
+
+
+def _token_cost(token: str) -> float:
+    return 1.0 if _CJK_CHAR.fullmatch(token) else 1.3 + 0.3 * (len(token) // 8)
+
+
+def estimated_tokens(text: str) -> float:
+    """A CLIP-token estimate of ``text`` (what ``fit_prompt`` keeps under its budget)."""
+    return sum(_token_cost(m.group()) for m in _TOKEN.finditer(text))
+
+
 def fit_prompt(text: str) -> tuple[str, bool]:
-    """Cut ``text`` to what a CLIP text encoder takes, never inside a word."""
-    cjk = len(re.findall(r"[\u3400-\u9fff]", text))
-    if cjk > len(text) / 3:
-        if len(text) <= MAX_PROMPT_CJK_CHARS:
-            return text, False
-        cut = text[:MAX_PROMPT_CJK_CHARS]
-        # Prefer ending at punctuation inside the window.
-        stop = max(cut.rfind(p) for p in "，。；、,;")
-        return (cut[: stop + 1] if stop > MAX_PROMPT_CJK_CHARS // 2 else cut), True
-    words = text.split()
-    if len(words) <= MAX_PROMPT_WORDS:
+    """Cut ``text`` to what a CLIP text encoder takes, never inside a word.
+
+    Words (runs of non-space, non-CJK characters) and single CJK characters are the units;
+    the cut falls after the last unit that fits, preferring a punctuation mark near the end.
+    """
+    used = 0.0
+    end = 0
+    last_stop = 0
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        used += _token_cost(token)
+        if used > PROMPT_TOKEN_BUDGET:
+            break
+        end = match.end()
+        if token[-1] in "，。；、,;.":
+            last_stop = end
+    else:
         return text, False
-    return " ".join(words[:MAX_PROMPT_WORDS]).rstrip(",;:"), True
+    cut = end if last_stop < end * 0.7 else last_stop
+    return text[:cut].rstrip(" ,;:，；、"), True
 
 
 def optimize_prompts(

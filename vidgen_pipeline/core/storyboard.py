@@ -86,7 +86,7 @@ def clamp_request(
     """Target duration and scene count within sane limits, with a note for each change."""
     notes: list[str] = []
     duration = DEFAULT_DURATION_S if duration_s is None else float(duration_s)
-    if not math.isfinite(duration) or duration < MIN_DURATION_S:
+    if math.isnan(duration) or duration < MIN_DURATION_S:
         notes.append(f"duration {duration_s} s raised to {MIN_DURATION_S:g} s")
         duration = MIN_DURATION_S
     elif duration > MAX_DURATION_S:
@@ -112,30 +112,39 @@ def clamp_request(
 def split_duration(total: float, weights: list[float], minimum: float = MIN_SCENE_S) -> list[float]:
     """Durations proportional to ``weights``, each at least ``minimum``, summing to ``total``.
 
-    Rounded to milliseconds; the last scene takes the rounding remainder so the sum is exact.
+    Computed in whole milliseconds (largest-remainder rounding), so the sum is exact and no
+    scene falls below the minimum.
     """
     count = len(weights)
-    spare = total - minimum * count
-    weight_sum = sum(weights) or 1.0
-    raw = [minimum + spare * w / weight_sum for w in weights]
-    durations = [round(d, 3) for d in raw[:-1]]
-    durations.append(round(total - sum(durations), 3))
-    return durations
+    total_ms, minimum_ms = round(total * 1000), round(minimum * 1000)
+    spare_ms = total_ms - minimum_ms * count
+    if spare_ms < 0:
+        raise ValueError(f"{count} scenes of at least {minimum:g} s do not fit in {total:g} s")
+    if sum(weights) <= 0:
+        weights = [1.0] * count
+    shares = [spare_ms * w / sum(weights) for w in weights]
+    extra = [int(share) for share in shares]
+    by_remainder = sorted(range(count), key=lambda i: shares[i] - extra[i], reverse=True)
+    for index in by_remainder[: spare_ms - sum(extra)]:
+        extra[index] += 1
+    return [(minimum_ms + e) / 1000 for e in extra]
 
 
-def _group(sentences: list[str], count: int) -> list[str]:
-    """Join consecutive sentences into ``count`` groups of similar length."""
+def _group(sentences: list[str], count: int, joiner: str) -> list[str]:
+    """Join consecutive sentences into exactly ``count`` non-empty groups of similar length."""
     if len(sentences) <= count:
         return sentences
-    total = sum(len(s) for s in sentences)
-    groups: list[list[str]] = [[] for _ in range(count)]
-    done = 0
+    cumulative = [0]
     for sentence in sentences:
-        index = min(count - 1, int(done * count / total))
-        groups[index].append(sentence)
-        done += len(sentence)
-    joiner = lambda parts: " ".join(parts)  # noqa: E731
-    return [joiner(group) for group in groups if group]
+        cumulative.append(cumulative[-1] + len(sentence))
+    bounds = [0]
+    for k in range(1, count):
+        target = cumulative[-1] * k / count
+        # Leave at least one sentence for each group still to come.
+        candidates = range(bounds[-1] + 1, len(sentences) - (count - k) + 1)
+        bounds.append(min(candidates, key=lambda i: abs(cumulative[i] - target)))
+    bounds.append(len(sentences))
+    return [joiner.join(sentences[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 def write_storyboard(
@@ -146,8 +155,7 @@ def write_storyboard(
     sentences = split_sentences(text) or [text.strip()]
     duration, count, notes = clamp_request(duration_s, scenes, len(sentences))
     if len(sentences) >= count:
-        descriptions = _group(sentences, count)
-        count = len(descriptions)
+        descriptions = _group(sentences, count, "" if language == "zh" else " ")
     else:
         # Fewer sentences than scenes: repeat the story as a sequence of different shots.
         shots = _SHOTS[language]
