@@ -1,16 +1,22 @@
-"""`dagster dev`'s webserver loads the code location; ask its GraphQL API what the UI shows."""
+"""`dagster dev` as `make ui` starts it: ask its GraphQL API what the UI shows, and add a
+prompt through the Launchpad job the way a user clicks it (the daemon's sensor does the rest)."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
+from vidgen_pipeline.core.media import probe_video
+from vidgen_pipeline.core.requests import partition_key_for
 from vidgen_pipeline_tests.conftest import REPO, cli_env
 
 QUERY = """
@@ -48,37 +54,30 @@ def graphql(port: int, query: str) -> dict:
         return json.loads(response.read())["data"]
 
 
-@pytest.fixture
-def webserver(tmp_path):
-    home = tmp_path / "home"
+@pytest.fixture(scope="module")
+def webserver(tmp_path_factory):
+    home = tmp_path_factory.mktemp("ui") / "home"
     subprocess.run(
         [sys.executable, "-m", "vidgen_pipeline.instance"], env=cli_env(home), check=True
     )
     env = {**cli_env(home), "DAGSTER_HOME": str(home / "dagster")}
     port = free_port()
+    dagster = Path(sys.executable).with_name("dagster")
+    log_path = home / "dagster-dev.log"
+    log = open(log_path, "w")  # a file, not a pipe: a full pipe would stall the daemon
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dagster_webserver",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-w",
-            "workspace.yaml",
-        ],
+        [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
         cwd=REPO,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # dagster dev starts the webserver and daemon as children
     )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                pytest.fail(f"webserver exited: {proc.stderr.read()[-2000:]}")
+                pytest.fail(f"dagster dev exited: {log_path.read_text()[-2000:]}")
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2)
                 break
@@ -86,16 +85,25 @@ def webserver(tmp_path):
                 time.sleep(0.5)
         else:
             pytest.fail("webserver did not answer within 120 s")
-        yield port
+        yield port, home
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(proc.pid, sig)
+                proc.wait(timeout=30)
+                break
+            except ProcessLookupError:
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        log.close()
 
 
 def test_ui_shows_six_partitioned_assets_their_checks_jobs_and_sensor(webserver):
+    port, _ = webserver
     deadline = time.monotonic() + 60
     while True:  # the code location loads in the background after the server answers
-        data = graphql(webserver, QUERY)
+        data = graphql(port, QUERY)
         if data["assetNodes"] or time.monotonic() > deadline:
             break
         time.sleep(1)
@@ -123,3 +131,50 @@ def test_ui_shows_six_partitioned_assets_their_checks_jobs_and_sensor(webserver)
     assert {"generate_video", "add_prompt_job"} <= {j["name"] for j in repo["jobs"]}
     sensors = {s["name"]: s["sensorState"]["status"] for s in repo["sensors"]}
     assert sensors == {"generate_added_prompts": "RUNNING"}
+
+
+LAUNCH = """
+mutation($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}
+"""
+RUNS = "{ runsOrError { ... on Runs { results { jobName status } } } }"
+
+
+def test_launchpad_prompt_becomes_a_video_through_the_daemon(webserver):
+    port, home = webserver
+    text = "A hot air balloon drifts over a valley at sunrise. 热气球缓缓升起。"
+    config = {"prompt": text, "duration_s": 2.0, "width": 128, "height": 72, "fps": 8.0}
+    params = {
+        "selector": {
+            "repositoryLocationName": "vidgen_pipeline",
+            "repositoryName": "__repository__",
+            "jobName": "add_prompt_job",
+        },
+        "runConfigData": {"ops": {"add_prompt": {"config": config}}},
+    }
+    body = json.dumps({"query": LAUNCH, "variables": {"params": params}}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        launched = json.loads(response.read())["data"]["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    deadline = time.monotonic() + 240
+    runs: list = []
+    while time.monotonic() < deadline:
+        runs = graphql(port, RUNS)["runsOrError"]["results"]
+        made = [r for r in runs if r["jobName"] == "generate_video"]
+        if made and made[0]["status"] in ("SUCCESS", "FAILURE", "CANCELED"):
+            break
+        time.sleep(2)
+    statuses = {r["jobName"]: r["status"] for r in runs}
+    assert statuses == {"add_prompt_job": "SUCCESS", "generate_video": "SUCCESS"}
+    video = home / "storage" / "final_video" / f"{partition_key_for(text)}.mp4"
+    facts = probe_video(video)
+    assert (facts.width, facts.height, facts.frame_count) == (128, 72, 16)
