@@ -9,6 +9,7 @@ line of standard output. A failure prints one line on standard error and exits n
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 from collections.abc import Sequence
@@ -47,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("prompt", help="what the video should show (any language)")
     gen.add_argument("--video-model", metavar="NAME_OR_PATH", help="auto (default), animatic, ...")
     gen.add_argument("--keyframe-model", metavar="NAME_OR_PATH", help="cards (default)")
+    gen.add_argument(
+        "--keyframe-steps", type=_positive_int, metavar="N", help="text-to-image denoising steps"
+    )
     gen.add_argument("--script-model", metavar="NAME_OR_PATH", help="rules (default)")
     gen.add_argument("--device", choices=["auto", "cpu", "cuda"])
     gen.add_argument("--steps", type=_positive_int, metavar="N", help="denoising steps")
@@ -60,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--style", help="cinematic (default), documentary, anime, watercolor, none")
     gen.add_argument(
         "--sample", type=int, default=0, help="sample index: another take of the prompt"
+    )
+    gen.add_argument(
+        "--allow-download",
+        action="store_true",
+        help="download missing weights from the Hugging Face hub (default: fail with the command)",
     )
     gen.set_defaults(func=generate)
     return parser
@@ -98,6 +107,7 @@ def _request_from_args(args: argparse.Namespace):
         seed=args.seed,
         script_model=args.script_model,
         keyframe_model=args.keyframe_model,
+        keyframe_steps=args.keyframe_steps,
         video_model=args.video_model,
         device=args.device,
         steps=args.steps,
@@ -119,30 +129,34 @@ def describe_validation_error(exc) -> str:
     )
 
 
-def validate_request(request) -> None:
+def validate_request(request, resources: dict):
     """Everything that can be checked before a run starts (fail fast, in one line)."""
     from vidgen_pipeline.core.models import SCRIPT_MODELS, ModelChoiceError, check_named_model
     from vidgen_pipeline.core.prompts import STYLE_PRESETS
-    from vidgen_pipeline.resources import KeyframeGenerator, ScriptWriter, VideoGenerator
 
     settings = request.settings
     if settings.style and settings.style not in STYLE_PRESETS:
         raise UserError(f"unknown style {settings.style!r}; known: {', '.join(STYLE_PRESETS)}")
     try:
-        check_named_model("script", settings.script_model or ScriptWriter().model, SCRIPT_MODELS)
-        KeyframeGenerator().check(settings.keyframe_model)
-        VideoGenerator().plan(settings)
+        check_named_model(
+            "script", settings.script_model or resources["script_writer"].model, SCRIPT_MODELS
+        )
+        return resources["video_generator"].plan(settings, resources["keyframe_generator"])
     except ModelChoiceError as exc:
         raise UserError(str(exc)) from None
 
 
 def generate(args: argparse.Namespace) -> int:
+    if args.allow_download:
+        os.environ["VIDGEN_ALLOW_DOWNLOAD"] = "1"
     request = _request_from_args(args)
-    validate_request(request)
+    from vidgen_pipeline.definitions import defs
+
+    plan = validate_request(request, defs.resources)
+    _say(f"video model: {plan.model} ({plan.reason}); keyframes: {plan.keyframe_model}")
 
     from dagster import DagsterInstance
 
-    from vidgen_pipeline.definitions import defs
     from vidgen_pipeline.instance import prepare_home
     from vidgen_pipeline.jobs import register_prompt
     from vidgen_pipeline.resources import PromptStoreResource

@@ -76,7 +76,7 @@ def test_generate_prints_the_mp4_path_last_and_records_the_run_in_the_instance(t
             "known: svd-xt, svd, modelscope-t2v, animatediff, animatic",
         ),
         (["a cat", "--device", "cuda"], "no CUDA GPU"),
-        (["a cat", "--width", "641"], "width 641 is odd"),
+        (["a cat", "--width", "641"], "width 641 is not a multiple of 2"),
         (["a cat", "--steps", "0"], "--steps: must be at least 1"),
         (["a cat", "--style", "goth"], "unknown style 'goth'"),
         (["a cat", "--keyframe-model", "sdxl-turbo"], "keyframe model 'sdxl-turbo'"),

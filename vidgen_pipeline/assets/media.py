@@ -45,22 +45,22 @@ def keyframes(
 ) -> Output[list[Keyframe]]:
     """Per scene, the image an image-to-video model starts from (and the animatic pans over).
 
-    Without a text-to-image model these are labelled storyboard cards, and say so.
+    Made by a text-to-image model; without one, labelled storyboard cards that say so. A
+    text-to-video model needs none (the asset is then empty).
     """
     plan = optimized_prompts.video
-    images = keyframe_generator.make(
-        script, optimized_prompts, plan, optimized_prompts.keyframe_model
-    )
-    sheet = contact_sheet([k.image for k in images])
-    return Output(
-        images,
-        metadata={
-            "source": optimized_prompts.keyframe_model,
-            "count": len(images),
-            "size": f"{plan.width}x{plan.height}",
-            "contact_sheet": MetadataValue.md(markdown_image(sheet, "keyframes", max_width=480)),
-        },
-    )
+    images = keyframe_generator.make(script, optimized_prompts, log=context.log.info)
+    metadata = {
+        "source": plan.keyframe_model,
+        "count": len(images),
+        "size": f"{plan.width}x{plan.height}",
+    }
+    if images:
+        sheet = contact_sheet([k.image for k in images])
+        metadata["contact_sheet"] = MetadataValue.md(
+            markdown_image(sheet, "keyframes", max_width=480)
+        )
+    return Output(images, metadata=metadata)
 
 
 def _frame_counts(prompts: OptimizedPrompts, fps: float) -> list[int]:
@@ -103,7 +103,13 @@ def scene_clips(
                 f"scene {scene.scene_number}/{len(planned)}: {count} frames with {plan.model} "
                 f"({plan.backend}), camera {scene.camera.name}"
             )
-            clip = video_generator.render(plan, scene, by_scene[scene.scene_number], count)
+            image = by_scene[scene.scene_number].image if scene.scene_number in by_scene else None
+            if plan.continuity and clips:
+                # Continuity: the next scene starts from where the last one ended.
+                image = Image.fromarray(clips[-1].frames[-1])
+            clip = video_generator.render(plan, scene, image, count, log=context.log.info)
+            if plan.continuity and len(clips):
+                clip.info["conditioned_on"] = f"last frame of scene {clips[-1].scene_number}"
             clip.mp4_path = scratch / f"scene_{scene.scene_number:03d}.mp4"
             encode_h264(clip.frames, clip.mp4_path, clip.fps, preset=SCENE_PREVIEW_PRESET)
             clips.append(clip)
@@ -115,6 +121,7 @@ def scene_clips(
                 "backend": ", ".join(backends),
                 "video_model": plan.model,
                 "video_model_reason": plan.reason,
+                "pipeline": plan.pipeline,
                 "frames": sum(len(c.frames) for c in clips),
                 "fps": plan.fps,
                 "scenes": MetadataValue.json(

@@ -123,12 +123,12 @@ def optimized_prompts(
     """Per scene: the model-facing prompt, negative prompt, camera motion and seed, plus the
     resolved video model and its settings (which model, and why it was picked)."""
     settings = prompt.settings
-    plan = video_generator.plan(settings)
-    context.log.info(f"video model: {plan.model} ({plan.reason})")
+    plan = video_generator.plan(settings, keyframe_generator)
+    context.log.info(f"video model: {plan.model} ({plan.reason}); keyframes: {plan.keyframe_model}")
     for note in plan.notes:
         context.log.warning(note)
     result = optimize_prompts(script, style=settings.style, seed=settings.seed).model_copy(
-        update={"video": plan, "keyframe_model": keyframe_generator.check(settings.keyframe_model)}
+        update={"video": plan}
     )
     return Output(
         result,
@@ -136,6 +136,12 @@ def optimized_prompts(
             "video_model": plan.model,
             "video_model_reason": plan.reason,
             "backend": plan.backend,
+            "pipeline": plan.pipeline,
+            "weights": plan.weights_path or "none",
+            "keyframe_model": plan.keyframe_model,
+            "device": plan.device,
+            "dtype": plan.dtype,
+            "memory_mode": plan.memory_mode,
             "size": f"{plan.width}x{plan.height}",
             "fps": plan.fps,
             "style": result.style,

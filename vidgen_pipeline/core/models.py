@@ -1,9 +1,12 @@
-"""The model registry: friendly names -> hub ids, pipeline kinds and native output."""
+"""The model registry: friendly names -> hub ids, pipeline kinds and native output.
+
+Any local folder or hub id laid out like a diffusers repository works too: its
+``model_index.json`` names the pipeline class, and the class says how to drive it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,109 +16,160 @@ class ModelChoiceError(ValueError):
 
 
 @dataclass(frozen=True)
-class VideoModelSpec:
-    name: str
-    hub_id: str | None
-    pipeline: str
-    conditioning: str  # "image", "text" or "none"
+class PipelineDefaults:
+    """How a diffusers pipeline class is driven, and its native output."""
+
+    conditioning: str  # "image" (needs a keyframe) or "text"
     frames: int
     width: int
     height: int
     fps: float
     steps: int
+    vram_gb: float  # rough need at fp16 in the "gpu" memory mode, for memory_mode=auto
+
+
+VIDEO_PIPELINES: dict[str, PipelineDefaults] = {
+    "StableVideoDiffusionPipeline": PipelineDefaults("image", 25, 1024, 576, 6, 25, 16),
+    "TextToVideoSDPipeline": PipelineDefaults("text", 16, 256, 256, 8, 25, 8),
+    "AnimateDiffPipeline": PipelineDefaults("text", 16, 512, 512, 8, 25, 8),
+}
+TEXT_TO_IMAGE_PIPELINES = (
+    "StableDiffusionPipeline",
+    "StableDiffusionXLPipeline",
+    "StableDiffusion3Pipeline",
+    "FluxPipeline",
+    "PixArtAlphaPipeline",
+    "PixArtSigmaPipeline",
+    "SanaPipeline",
+)
+
+
+@dataclass(frozen=True)
+class VideoModelSpec:
+    name: str
+    hub_id: str | None
+    pipeline: str
+    defaults: PipelineDefaults | None
+    motion_adapter: str | None = None  # AnimateDiff: adapter repo loaded beside a base model
+    call_kwargs: dict = field(default_factory=dict)
+
+    @property
+    def conditioning(self) -> str:
+        return self.defaults.conditioning if self.defaults else "none"
+
+
+def _video(name, hub_id, pipeline, **overrides) -> VideoModelSpec:
+    adapter = overrides.pop("motion_adapter", None)
+    kwargs = overrides.pop("call_kwargs", {})
+    defaults = replace(VIDEO_PIPELINES[pipeline], **overrides)
+    return VideoModelSpec(name, hub_id, pipeline, defaults, adapter, kwargs)
 
 
 VIDEO_MODELS: dict[str, VideoModelSpec] = {
     spec.name: spec
     for spec in [
-        VideoModelSpec(
+        _video(
             "svd-xt",
             "stabilityai/stable-video-diffusion-img2vid-xt",
             "StableVideoDiffusionPipeline",
-            "image",
-            25,
-            1024,
-            576,
-            6,
-            25,
         ),
-        VideoModelSpec(
+        _video(
             "svd",
             "stabilityai/stable-video-diffusion-img2vid",
             "StableVideoDiffusionPipeline",
-            "image",
-            14,
-            1024,
-            576,
-            6,
-            25,
+            frames=14,
+            vram_gb=14,
         ),
-        VideoModelSpec(
-            "modelscope-t2v",
-            "ali-vilab/text-to-video-ms-1.7b",
-            "TextToVideoSDPipeline",
-            "text",
-            16,
-            256,
-            256,
-            8,
-            25,
-        ),
-        VideoModelSpec(
+        _video("modelscope-t2v", "ali-vilab/text-to-video-ms-1.7b", "TextToVideoSDPipeline"),
+        _video(
             "animatediff",
-            "guoyww/animatediff-motion-adapter-v1-5-2",
+            "stable-diffusion-v1-5/stable-diffusion-v1-5",
             "AnimateDiffPipeline",
-            "text",
-            16,
-            512,
-            512,
-            8,
-            25,
+            motion_adapter="guoyww/animatediff-motion-adapter-v1-5-2",
         ),
         # No model: pan and zoom over the keyframe. Not generated footage, and says so.
-        VideoModelSpec("animatic", None, "animatic", "none", 0, 1024, 576, 24, 0),
+        VideoModelSpec("animatic", None, "animatic", None),
     ]
 }
-KEYFRAME_MODELS = {"cards": "labelled storyboard cards (no model)"}
-SCRIPT_MODELS = {"rules": "deterministic rule-based writer (no model)"}
-DIFFUSERS_NOT_BUILT = (
-    "diffusers model backends are not part of this version yet; "
-    "use 'animatic' (or 'auto', which picks it)"
-)
 
 
 @dataclass(frozen=True)
-class ModelChoice:
-    spec: VideoModelSpec
+class KeyframeModelSpec:
+    name: str
+    hub_id: str | None
+    steps: int
+    guidance_scale: float
+
+
+KEYFRAME_MODELS: dict[str, KeyframeModelSpec] = {
+    spec.name: spec
+    for spec in [
+        # Distilled: 1-4 steps without guidance; the default keyframe model for SVD.
+        KeyframeModelSpec("sdxl-turbo", "stabilityai/sdxl-turbo", 2, 0.0),
+        KeyframeModelSpec("sd15", "stable-diffusion-v1-5/stable-diffusion-v1-5", 25, 7.5),
+        KeyframeModelSpec("cards", None, 0, 0.0),  # labelled storyboard cards, no model
+    ]
+}
+DEFAULT_KEYFRAME_MODEL = "sdxl-turbo"
+SCRIPT_MODELS = {"rules": "deterministic rule-based writer (no model)"}
+
+
+def looks_like_hub_id(name: str) -> bool:
+    parts = name.split("/")
+    return len(parts) == 2 and all(parts) and not name.startswith((".", "/", "~"))
+
+
+class VideoPlan(BaseModel):
+    """The resolved model settings of one prompt, recorded in ``optimized_prompts``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
     reason: str
+    backend: str  # "animatic" or "diffusers"
+    pipeline: str
+    conditioning: str  # "image", "text" or "none"
+    weights_path: str | None = None
+    weights_source: str | None = None
+    weights_revision: str | None = None
+    motion_adapter_path: str | None = None
+    device: str
+    dtype: str = "fp32"
+    memory_mode: str = "cpu"
+    width: int
+    height: int
+    fps: float
+    steps: int | None = None
+    frames_per_clip: int | None = None
+    keyframe_model: str = "cards"
+    keyframe_weights_path: str | None = None
+    keyframe_steps: int | None = None
+    keyframe_guidance_scale: float | None = None
+    continuity: bool = False
+    notes: list[str] = Field(default_factory=list)
 
 
-def choose_video_model(setting: str, device: str, cuda_available: bool) -> ModelChoice:
-    """Resolve a ``video_model`` setting to a registry entry, saying why it was picked.
-
-    ``auto`` picks ``animatic`` until a diffusers backend can run here; a named model that
-    cannot run is an error, never silently another model.
-    """
-    name = (setting or "auto").strip()
-    if device == "cuda" and not cuda_available:
-        raise ModelChoiceError("device 'cuda' was asked for, but no CUDA GPU is visible to torch")
-    if name == "auto":
-        if not cuda_available:
-            reason = "auto: no CUDA GPU, so no diffusion model can run at a useful speed"
-        else:
-            reason = f"auto: a GPU is present, but {DIFFUSERS_NOT_BUILT.split(';')[0]}"
-        return ModelChoice(VIDEO_MODELS["animatic"], reason)
-    if name == "animatic":
-        return ModelChoice(VIDEO_MODELS["animatic"], "asked for by name")
-    if name in VIDEO_MODELS or Path(name).expanduser().exists() or "/" in name:
-        raise ModelChoiceError(f"video model {name!r}: {DIFFUSERS_NOT_BUILT}")
-    raise ModelChoiceError(
-        f"unknown video model {name!r}; known: {', '.join(VIDEO_MODELS)}, auto, or a local path"
-    )
+MIN_SIDE, MAX_SIDE = 16, 4096
 
 
-def check_named_model(kind: str, setting: str, known: dict[str, str]) -> str:
-    """Keyframe and script models: only the no-model options exist in this version."""
+def check_size(width: int, height: int, fps: float, multiple: int) -> None:
+    """Refuse sizes the encoder or the model cannot take, before any heavy work."""
+    for label, side in (("width", width), ("height", height)):
+        if not MIN_SIDE <= side <= MAX_SIDE:
+            raise ModelChoiceError(f"{label} {side} is outside {MIN_SIDE}..{MAX_SIDE} pixels")
+        if side % multiple:
+            need = (
+                "H.264 (yuv420p) needs even sides"
+                if multiple == 2
+                else (f"the model needs multiples of {multiple}")
+            )
+            raise ModelChoiceError(f"{label} {side} is not a multiple of {multiple}; {need}")
+    if not 1 <= fps <= 120:
+        raise ModelChoiceError(f"fps {fps:g} is outside 1..120")
+
+
+def check_named_model(kind: str, setting: str, known: dict) -> str:
+    """Script models: only the rule-based writer exists in this version."""
     name = (setting or "").strip()
     if name in known:
         return name
@@ -123,69 +177,4 @@ def check_named_model(kind: str, setting: str, known: dict[str, str]) -> str:
         return next(iter(known))
     raise ModelChoiceError(
         f"{kind} model {name!r} is not available in this version; known: {', '.join(known)}"
-    )
-
-
-class VideoPlan(BaseModel):
-    """The resolved video settings of one prompt, recorded in ``optimized_prompts``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: str
-    reason: str
-    backend: str
-    pipeline: str
-    device: str
-    width: int
-    height: int
-    fps: float
-    steps: int | None = None
-    frames_per_clip: int | None = None
-    notes: list[str] = Field(default_factory=list)
-
-
-MIN_SIDE, MAX_SIDE = 16, 4096
-
-
-def resolve_plan(
-    choice: ModelChoice,
-    device: str,
-    width: int | None,
-    height: int | None,
-    fps: float | None,
-    steps: int | None,
-    frames: int | None,
-) -> VideoPlan:
-    """Fill unset sizes from the model's native output and check what was asked for."""
-    spec = choice.spec
-    width = int(width or spec.width)
-    height = int(height or spec.height)
-    fps = float(fps or spec.fps)
-    for label, side in (("width", width), ("height", height)):
-        if not MIN_SIDE <= side <= MAX_SIDE:
-            raise ModelChoiceError(f"{label} {side} is outside {MIN_SIDE}..{MAX_SIDE} pixels")
-        if side % 2:
-            raise ModelChoiceError(f"{label} {side} is odd; H.264 (yuv420p) needs even sides")
-    if not 1 <= fps <= 120:
-        raise ModelChoiceError(f"fps {fps:g} is outside 1..120")
-    notes = []
-    if spec.name == "animatic":
-        for label, value in (("steps", steps), ("frames", frames)):
-            if value:
-                notes.append(
-                    f"{label}={value} ignored: the animatic backend has no {label} setting"
-                )
-        steps = frames = None
-    return VideoPlan(
-        model=spec.name,
-        reason=choice.reason,
-        backend="animatic" if spec.name == "animatic" else "diffusers",
-        pipeline=spec.pipeline,
-        device=device,
-        width=width,
-        height=height,
-        fps=fps,
-        steps=steps or (spec.steps or None),
-        frames_per_clip=frames or (spec.frames or None),
-        notes=notes,
     )

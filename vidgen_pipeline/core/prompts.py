@@ -105,7 +105,6 @@ class OptimizedPrompts(BaseModel):
     base_seed: int
     optimizer: str = "rules"
     scenes: list[ScenePrompt]
-    keyframe_model: str = "cards"
     video: VideoPlan | None = None
 
 

@@ -37,6 +37,7 @@ class GenerationSettings(BaseModel):
     seed: int | None = None
     script_model: str | None = None
     keyframe_model: str | None = None
+    keyframe_steps: int | None = None
     video_model: str | None = None
     device: str | None = None
     steps: int | None = None

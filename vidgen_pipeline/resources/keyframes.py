@@ -1,46 +1,128 @@
-"""The keyframe generator resource: one conditioning image per scene."""
+"""The keyframe generator resource: one conditioning image per scene.
+
+Image-to-video models (SVD) have no text input: the story reaches them only through these
+keyframes, made by a text-to-image model. Without one (``cards``) the keyframes are
+labelled storyboard cards, fit only for the animatic.
+"""
 
 from __future__ import annotations
 
-from dagster import ConfigurableResource
+import time
+
 from pydantic import Field
 
 from vidgen_pipeline.core.cards import render_card
 from vidgen_pipeline.core.clips import Keyframe
-from vidgen_pipeline.core.models import KEYFRAME_MODELS, VideoPlan, check_named_model
+from vidgen_pipeline.core.models import KEYFRAME_MODELS, TEXT_TO_IMAGE_PIPELINES, ModelChoiceError
 from vidgen_pipeline.core.prompts import OptimizedPrompts
 from vidgen_pipeline.core.storyboard import Storyboard
+from vidgen_pipeline.core.weights import ResolvedWeights, WeightsError, resolve_weights
+from vidgen_pipeline.resources import runtime
+from vidgen_pipeline.resources.runtime import DiffusersSettings
+
+KEYFRAME_VRAM_GB = 10.0
 
 
-class KeyframeGenerator(ConfigurableResource):
-    """``cards`` draws labelled storyboard cards (no model); text-to-image models come later."""
+class KeyframeGenerator(DiffusersSettings):
+    """Text-to-image keyframes (any diffusers text-to-image pipeline), or storyboard cards."""
 
-    model: str = Field(default="cards", description="'cards' (text-to-image models come later)")
+    model: str = Field(
+        default="auto",
+        description="auto (sdxl-turbo for image-to-video models, cards for the animatic), "
+        "cards, sdxl-turbo, sd15, a hub id or a local folder",
+    )
+    steps: int = Field(default=0, description="denoising steps; 0: the model's default")
+    guidance_scale: float = Field(default=-1.0, description="-1: the model's default")
 
-    def check(self, setting: str | None) -> str:
-        return check_named_model("keyframe", setting or self.model, KEYFRAME_MODELS)
-
-    def make(
-        self,
-        storyboard: Storyboard,
-        prompts: OptimizedPrompts,
-        plan: VideoPlan,
-        setting: str | None = None,
-    ) -> list[Keyframe]:
-        source = self.check(setting)
-        count = len(prompts.scenes)
-        return [
-            Keyframe(
-                scene.scene_number,
-                render_card(
-                    scene.description,
-                    scene.scene_number,
-                    count,
-                    storyboard.title,
-                    plan.width,
-                    plan.height,
-                ),
-                {"source": source, "seed": scene.seed},
+    def resolve(self, name: str) -> ResolvedWeights:
+        """Find and check a text-to-image model's weights (no loading)."""
+        spec = KEYFRAME_MODELS.get(name)
+        hub_id = spec.hub_id if spec else (name if "/" in name else None)
+        try:
+            weights = resolve_weights(
+                "keyframe",
+                name,
+                hub_id,
+                spec.name if spec else None,
+                self.allow_download,
+                self.allow_unsafe_weights,
             )
-            for scene in prompts.scenes
-        ]
+        except WeightsError as exc:
+            raise ModelChoiceError(str(exc)) from None
+        if weights.pipeline_class not in TEXT_TO_IMAGE_PIPELINES:
+            raise ModelChoiceError(
+                f"keyframe model {name!r} is a {weights.pipeline_class}, not a text-to-image "
+                f"pipeline ({', '.join(TEXT_TO_IMAGE_PIPELINES)})"
+            )
+        return weights
+
+    def make(self, storyboard: Storyboard, prompts: OptimizedPrompts, log=print) -> list[Keyframe]:
+        """One keyframe per scene at the video's size; the model is freed afterwards."""
+        plan = prompts.video
+        if plan.keyframe_model == "none":
+            return []
+        if plan.keyframe_model == "cards":
+            count = len(prompts.scenes)
+            return [
+                Keyframe(
+                    scene.scene_number,
+                    render_card(
+                        scene.description,
+                        scene.scene_number,
+                        count,
+                        storyboard.title,
+                        plan.width,
+                        plan.height,
+                    ),
+                    {"source": "cards", "generated": False},
+                )
+                for scene in prompts.scenes
+            ]
+        return self._generate(prompts, log)
+
+    def _generate(self, prompts: OptimizedPrompts, log) -> list[Keyframe]:
+        import torch
+
+        plan = prompts.video
+        weights = self.resolve(plan.keyframe_weights_path or plan.keyframe_model)
+        pipe = runtime.load_pipeline(weights, plan.dtype, plan.device, self, log=log)
+        mode = plan.memory_mode
+        if mode == "auto":
+            mode = runtime.auto_memory_mode(KEYFRAME_VRAM_GB)
+        runtime.place(pipe, mode, plan.device, self.attention)
+        keyframes = []
+        try:
+            for scene in prompts.scenes:
+                started = time.perf_counter()
+                generator = torch.Generator("cpu").manual_seed(scene.seed)
+                kwargs = {
+                    "prompt": scene.prompt,
+                    "height": plan.height,
+                    "width": plan.width,
+                    "num_inference_steps": plan.keyframe_steps,
+                    "guidance_scale": plan.keyframe_guidance_scale,
+                    "generator": generator,
+                }
+                if plan.keyframe_guidance_scale and plan.keyframe_guidance_scale > 1:
+                    kwargs["negative_prompt"] = scene.negative_prompt
+                image = pipe(**kwargs).images[0]
+                seconds = round(time.perf_counter() - started, 3)
+                log(f"keyframe {scene.scene_number}/{len(prompts.scenes)} in {seconds} s")
+                keyframes.append(
+                    Keyframe(
+                        scene.scene_number,
+                        image,
+                        {
+                            "source": plan.keyframe_model,
+                            "generated": True,
+                            "pipeline": type(pipe).__name__,
+                            "seed": scene.seed,
+                            "steps": plan.keyframe_steps,
+                            "seconds": seconds,
+                        },
+                    )
+                )
+        finally:
+            # The video model needs the memory next (same process with the in-process executor).
+            runtime.release(pipe)
+        return keyframes

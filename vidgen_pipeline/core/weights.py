@@ -1,0 +1,146 @@
+"""Finding model weights: a local folder wins, then the Hugging Face cache, then a download.
+
+Every miss says which model, which places were tried and the command that fetches it, and
+a folder is checked before anything loads: ``model_index.json``, every component's folder,
+and safetensors weights (pickle-based ``.bin`` files only when the user opts in).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vidgen_pipeline.core.storage import vidgen_home
+
+UNSAFE_WEIGHT_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+
+class WeightsError(ValueError):
+    """Weights that cannot be used, with a one-line message for the user."""
+
+
+@dataclass(frozen=True)
+class ResolvedWeights:
+    """Where a model's files are, how they were found, and what its index says."""
+
+    path: Path
+    source: str  # "local folder", "VIDGEN_HOME/models", "Hugging Face cache", "download"
+    pipeline_class: str
+    components: dict[str, list] = field(default_factory=dict)
+    revision: str | None = None
+
+
+def models_dir() -> Path:
+    """Where ``hf download ... --local-dir`` puts a registry model: ``VIDGEN_HOME/models``."""
+    return vidgen_home() / "models"
+
+
+def fetch_command(hub_id: str, registry_name: str | None) -> str:
+    """A registry model goes to VIDGEN_HOME/models/<name>; any other hub id to the HF cache."""
+    if registry_name:
+        return f"hf download {hub_id} --local-dir {models_dir() / registry_name}"
+    return f"hf download {hub_id}"
+
+
+def downloads_allowed(setting: bool) -> bool:
+    """The resource setting, or ``VIDGEN_ALLOW_DOWNLOAD=1`` (what ``--allow-download`` sets)."""
+    return setting or os.environ.get("VIDGEN_ALLOW_DOWNLOAD", "") in ("1", "true", "yes")
+
+
+def resolve_weights(
+    kind: str,
+    name_or_path: str,
+    hub_id: str | None,
+    registry_name: str | None,
+    allow_download: bool = False,
+    allow_unsafe_weights: bool = False,
+) -> ResolvedWeights:
+    """Find and check a diffusers pipeline folder for ``name_or_path``.
+
+    Order: an existing local path; ``VIDGEN_HOME/models/<registry name>``; the Hugging Face
+    cache (no network); a download into that cache when ``allow_download``.
+    """
+    tried: list[str] = []
+    local = Path(name_or_path).expanduser()
+    if local.exists():
+        return _checked(kind, name_or_path, local, "local folder", allow_unsafe_weights)
+    if hub_id is None:
+        raise WeightsError(f"{kind} model {name_or_path!r}: {local} does not exist")
+    if registry_name:
+        candidate = models_dir() / registry_name
+        tried.append(str(candidate))
+        if candidate.exists():
+            return _checked(
+                kind, name_or_path, candidate, "VIDGEN_HOME/models", allow_unsafe_weights
+            )
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        cached = snapshot_download(hub_id, local_files_only=True)
+        return _checked(
+            kind, name_or_path, Path(cached), "Hugging Face cache", allow_unsafe_weights
+        )
+    except (LocalEntryNotFoundError, FileNotFoundError, OSError):
+        from huggingface_hub import constants
+
+        tried.append(f"Hugging Face cache ({constants.HF_HUB_CACHE})")
+    fetch = fetch_command(hub_id, registry_name)
+    if not downloads_allowed(allow_download):
+        raise WeightsError(
+            f"{kind} model {name_or_path!r} ({hub_id}) has no weights here; tried "
+            f"{'; '.join(tried)}; downloading is off (allow_download). Fetch it with: {fetch}"
+        )
+    patterns = None if allow_unsafe_weights else ["*.json", "*.txt", "*.model", "*.safetensors"]
+    try:
+        downloaded = snapshot_download(hub_id, allow_patterns=patterns)
+    except (HfHubHTTPError, OSError, ValueError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise WeightsError(
+            f"{kind} model {name_or_path!r} ({hub_id}): download failed ({reason}); tried "
+            f"{'; '.join(tried)}. Fetch it with: {fetch}"
+        ) from None
+    return _checked(kind, name_or_path, Path(downloaded), "download", allow_unsafe_weights)
+
+
+def _checked(
+    kind: str, name: str, folder: Path, source: str, allow_unsafe: bool
+) -> ResolvedWeights:
+    index_path = folder / "model_index.json"
+    if not index_path.is_file():
+        raise WeightsError(
+            f"{kind} model {name!r}: {folder} has no model_index.json (not a diffusers pipeline folder)"
+        )
+    try:
+        index = json.loads(index_path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:
+        raise WeightsError(
+            f"{kind} model {name!r}: {index_path} is not valid JSON ({exc})"
+        ) from None
+    components = {
+        key: value
+        for key, value in index.items()
+        if not key.startswith("_") and isinstance(value, list) and value[0] is not None
+    }
+    for component in components:
+        sub = folder / component
+        if not sub.is_dir():
+            raise WeightsError(
+                f"{kind} model {name!r}: {folder} lacks the component folder {component}/"
+            )
+        if not (sub / "config.json").is_file():
+            continue  # schedulers, tokenizers and processors carry no weights
+        files = [p.name for p in sub.iterdir() if p.is_file()]
+        safe = [f for f in files if f.endswith(".safetensors")]
+        unsafe = [f for f in files if f.endswith(UNSAFE_WEIGHT_SUFFIXES)]
+        if not safe and unsafe and not allow_unsafe:
+            raise WeightsError(
+                f"{kind} model {name!r}: {component}/ has only pickle weights ({unsafe[0]}); "
+                "convert them to safetensors or opt in with allow_unsafe_weights"
+            )
+        if not safe and not unsafe:
+            raise WeightsError(f"{kind} model {name!r}: {component}/ has a config but no weights")
+    revision = folder.name if source in ("Hugging Face cache", "download") else None
+    return ResolvedWeights(folder, source, str(index.get("_class_name", "")), components, revision)

@@ -1,0 +1,240 @@
+"""Loading diffusers pipelines once per process, placing them in memory, and freeing them.
+
+torch and diffusers are imported inside functions: importing this module never touches
+CUDA (a Dagster parent process must not initialise it before forking step processes).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import resource
+import time
+from typing import Any
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from vidgen_pipeline.core.models import ModelChoiceError
+from vidgen_pipeline.core.weights import ResolvedWeights
+
+# Progress goes to the Dagster log (per denoising step); library progress bars and
+# import-time chatter would only clutter it. A user's own settings win.
+for _name, _value in (
+    ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
+    ("DIFFUSERS_VERBOSITY", "error"),
+    ("TRANSFORMERS_VERBOSITY", "error"),
+):
+    os.environ.setdefault(_name, _value)
+
+DEVICES = ("auto", "cpu", "cuda")
+DTYPES = ("auto", "fp16", "bf16", "fp32")
+MEMORY_MODES = ("auto", "gpu", "model_offload", "sequential_offload")
+ATTENTION = ("sdpa", "xformers")
+
+# Pipelines loaded in this process, by (weights path, adapter, dtype, device).
+_LOADED: dict[tuple, Any] = {}
+
+
+class DiffusersSettings(ConfigurableResource):
+    """Settings shared by the resources that run diffusers pipelines."""
+
+    device: str = Field(default="auto", description="auto (cuda when present), cpu or cuda")
+    dtype: str = Field(
+        default="auto", description="auto (bf16/fp16 on GPU, fp32 on CPU), fp16, bf16, fp32"
+    )
+    memory_mode: str = Field(
+        default="auto",
+        description="auto (from free VRAM), gpu, model_offload, sequential_offload",
+    )
+    attention: str = Field(
+        default="sdpa", description="sdpa (PyTorch) or xformers (CUDA, if installed)"
+    )
+    allow_download: bool = Field(default=False, description="download missing weights from the hub")
+    allow_unsafe_weights: bool = Field(default=False, description="load pickle (.bin) weights")
+    trust_remote_code: bool = Field(default=False, description="run code shipped with a model repo")
+
+    def teardown_after_execution(self, context) -> None:
+        """Free every pipeline this process loaded, once the step (or run) is done."""
+        release_all()
+
+    def check_settings(self) -> None:
+        for label, value, allowed in (
+            ("device", self.device, DEVICES),
+            ("dtype", self.dtype, DTYPES),
+            ("memory_mode", self.memory_mode, MEMORY_MODES),
+            ("attention", self.attention, ATTENTION),
+        ):
+            if value not in allowed:
+                raise ModelChoiceError(
+                    f"unknown {label} {value!r}; use one of {', '.join(allowed)}"
+                )
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def resolve_device(setting: str) -> str:
+    if setting not in DEVICES:
+        raise ModelChoiceError(f"unknown device {setting!r}; use one of {', '.join(DEVICES)}")
+    if setting == "cpu":
+        return "cpu"
+    has_cuda = cuda_available()
+    if setting == "cuda" and not has_cuda:
+        raise ModelChoiceError("device 'cuda' was asked for, but no CUDA GPU is visible to torch")
+    return "cuda" if has_cuda else "cpu"
+
+
+def resolve_dtype(setting: str, device: str) -> tuple[str, str | None]:
+    """The dtype to load in, and a note when the setting was overridden."""
+    if device == "cpu":
+        note = None if setting in ("auto", "fp32") else f"dtype {setting} ignored: fp32 on CPU"
+        return "fp32", note
+    if setting != "auto":
+        return setting, None
+    import torch
+
+    return ("bf16" if torch.cuda.is_bf16_supported() else "fp16"), None
+
+
+def torch_dtype(name: str):
+    import torch
+
+    return {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[name]
+
+
+def auto_memory_mode(vram_gb_needed: float) -> str:
+    """From free VRAM: all on the GPU when it fits, else offload whole models, else layers."""
+    import torch
+
+    free, _total = torch.cuda.mem_get_info()
+    free_gb = free / 2**30
+    if free_gb >= vram_gb_needed * 1.1:
+        return "gpu"
+    if free_gb >= vram_gb_needed * 0.5:
+        return "model_offload"
+    return "sequential_offload"
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.OutOfMemoryError)
+
+
+def load_pipeline(
+    weights: ResolvedWeights,
+    dtype: str,
+    device: str,
+    settings: DiffusersSettings,
+    motion_adapter: str | None = None,
+    pipeline_class: str | None = None,
+    log=print,
+):
+    """Load (once per process) the diffusers pipeline in ``weights``, in ``dtype``."""
+    key = (str(weights.path), motion_adapter, dtype, device, pipeline_class)
+    if key in _LOADED:
+        return _LOADED[key]
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.disable_progress_bar()
+    started = time.perf_counter()
+    kwargs: dict[str, Any] = {
+        "dtype": torch_dtype(dtype),
+        "use_safetensors": not settings.allow_unsafe_weights,
+    }
+    if settings.trust_remote_code:
+        kwargs["trust_remote_code"] = True
+    if motion_adapter:
+        kwargs["motion_adapter"] = diffusers.MotionAdapter.from_pretrained(
+            motion_adapter, dtype=torch_dtype(dtype), use_safetensors=kwargs["use_safetensors"]
+        )
+    cls = getattr(diffusers, pipeline_class) if pipeline_class else diffusers.DiffusionPipeline
+    try:
+        pipe = cls.from_pretrained(str(weights.path), **kwargs)
+    except (OSError, ValueError, TypeError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelChoiceError(f"could not load {weights.path}: {reason}") from exc
+    pipe.set_progress_bar_config(disable=True)  # progress is logged per step instead
+    log(
+        f"loaded {type(pipe).__name__} from {weights.path} ({weights.source}) in {dtype} "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
+    _LOADED[key] = pipe
+    return pipe
+
+
+def place(pipe, mode: str, device: str, attention: str, forward_chunking: bool = False) -> None:
+    """Put ``pipe`` in memory as ``mode`` says: on the device, or offloaded to the CPU."""
+    if hasattr(pipe, "remove_all_hooks"):
+        pipe.remove_all_hooks()
+    if device == "cpu" or mode == "cpu":
+        pipe.to("cpu")
+    elif mode == "gpu":
+        pipe.to(device)
+    elif mode == "model_offload":
+        pipe.to("cpu")
+        pipe.enable_model_cpu_offload(device=device)
+    elif mode == "sequential_offload":
+        pipe.to("cpu")
+        pipe.enable_sequential_cpu_offload(device=device)
+        if hasattr(pipe, "enable_attention_slicing"):
+            pipe.enable_attention_slicing()  # lowest rung only: slower, and a no-op on SVD
+    else:
+        raise ModelChoiceError(f"unknown memory mode {mode!r}")
+    if attention == "xformers":
+        if device != "cuda":
+            raise ModelChoiceError("attention 'xformers' is CUDA-only; use sdpa on the CPU")
+        try:
+            import xformers  # noqa: F401
+        except ImportError:
+            raise ModelChoiceError(
+                "attention 'xformers' asked for, but xformers is not installed (pip install '.[xformers]')"
+            ) from None
+        pipe.enable_xformers_memory_efficient_attention()
+    unet = getattr(pipe, "unet", None)
+    if forward_chunking and unet is not None and hasattr(unet, "enable_forward_chunking"):
+        unet.enable_forward_chunking(chunk_size=1, dim=1)
+
+
+def release(pipe) -> None:
+    """Drop ``pipe`` from this process and give its memory back."""
+    for key, value in list(_LOADED.items()):
+        if value is pipe:
+            del _LOADED[key]
+    del pipe
+    gc.collect()
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def release_all() -> None:
+    for pipe in list(_LOADED.values()):
+        release(pipe)
+
+
+def loaded_count() -> int:
+    return len(_LOADED)
+
+
+def reset_peak_memory(device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+
+
+def peak_memory_mb(device: str) -> float:
+    """Peak GPU memory since the last reset (CUDA), else this process's peak RSS."""
+    if device == "cuda":
+        import torch
+
+        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
