@@ -131,16 +131,14 @@ def describe_validation_error(exc) -> str:
 
 def validate_request(request, resources: dict):
     """Everything that can be checked before a run starts (fail fast, in one line)."""
-    from vidgen_pipeline.core.models import SCRIPT_MODELS, ModelChoiceError, check_named_model
+    from vidgen_pipeline.core.models import ModelChoiceError
     from vidgen_pipeline.core.prompts import STYLE_PRESETS
 
     settings = request.settings
     if settings.style and settings.style not in STYLE_PRESETS:
         raise UserError(f"unknown style {settings.style!r}; known: {', '.join(STYLE_PRESETS)}")
     try:
-        check_named_model(
-            "script", settings.script_model or resources["script_writer"].model, SCRIPT_MODELS
-        )
+        resources["script_writer"].check(settings.script_model or resources["script_writer"].model)
         return resources["video_generator"].plan(settings, resources["keyframe_generator"])
     except ModelChoiceError as exc:
         raise UserError(str(exc)) from None

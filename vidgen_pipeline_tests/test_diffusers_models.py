@@ -84,6 +84,7 @@ def test_svd_with_text_to_image_keyframes_makes_generated_footage(instance, vidg
     assert result.success
     assert checks(result) == {
         "matches_schema": True,
+        "written_by_requested_writer": True,
         "frame_counts_as_planned": True,
         "generated_footage": True,
         "plays_in_browser": True,

@@ -60,6 +60,7 @@ def test_english_prompt_makes_every_asset_and_a_video_of_planned_length(instance
     assert facts.frame_count == 24
     assert checks(result) == {
         "matches_schema": True,
+        "written_by_requested_writer": True,
         "frame_counts_as_planned": True,
         "generated_footage": False,  # animatic clips are flagged, never passed off as footage
         "plays_in_browser": True,

@@ -19,6 +19,7 @@ from vidgen_pipeline.resources import (
     PromptStoreResource,
     ScriptWriter,
     VideoGenerator,
+    runtime,
 )
 
 GROUP = "story"
@@ -67,11 +68,22 @@ def prompt(
     group_name=GROUP,
     kinds={"python", "json"},
     io_manager_key="json_io_manager",
-    check_specs=[AssetCheckSpec("matches_schema", asset="script")],
+    check_specs=[
+        AssetCheckSpec("matches_schema", asset="script"),
+        AssetCheckSpec(
+            "written_by_requested_writer",
+            asset="script",
+            description="Warns when the LLM's output was unusable and the rules wrote the script.",
+        ),
+    ],
 )
 def script(context: AssetExecutionContext, prompt: PromptRequest, script_writer: ScriptWriter):
-    """The storyboard: a title and numbered scenes whose durations add up to the target."""
-    storyboard = script_writer.write(prompt)
+    """The storyboard: a title and numbered scenes whose durations add up to the target.
+
+    Written by a local chat LLM when `script_model` names one, else (or when its answer is
+    unusable after a few tries) by the deterministic rule-based writer.
+    """
+    storyboard = script_writer.write(prompt, log=context.log.info)
     for note in storyboard.notes:
         context.log.warning(note)
     yield Output(
@@ -90,6 +102,15 @@ def script(context: AssetExecutionContext, prompt: PromptRequest, script_writer:
         },
     )
     yield _schema_check(storyboard)
+    asked = prompt.settings.script_model or script_writer.model
+    fell_back = storyboard.writer.startswith("rules (")
+    yield AssetCheckResult(
+        check_name="written_by_requested_writer",
+        passed=not fell_back,
+        severity=AssetCheckSeverity.WARN,
+        description=storyboard.writer if fell_back else f"written by {storyboard.writer}",
+        metadata={"asked_for": asked, "writer": storyboard.writer},
+    )
 
 
 def _schema_check(storyboard: Storyboard) -> AssetCheckResult:
@@ -98,10 +119,14 @@ def _schema_check(storyboard: Storyboard) -> AssetCheckResult:
         Storyboard.model_validate_json(storyboard.model_dump_json())
     except ValueError as exc:
         return AssetCheckResult(
-            passed=False, severity=AssetCheckSeverity.ERROR, metadata={"error": str(exc)[:1000]}
+            check_name="matches_schema",
+            passed=False,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={"error": str(exc)[:1000]},
         )
     total = sum(s.duration_s for s in storyboard.scenes)
     return AssetCheckResult(
+        check_name="matches_schema",
         passed=True,
         metadata={"scenes": len(storyboard.scenes), "total_duration_s": round(total, 3)},
     )
@@ -117,6 +142,7 @@ def optimized_prompts(
     context: AssetExecutionContext,
     prompt: PromptRequest,
     script: Storyboard,
+    script_writer: ScriptWriter,
     keyframe_generator: KeyframeGenerator,
     video_generator: VideoGenerator,
 ) -> Output[OptimizedPrompts]:
@@ -127,9 +153,30 @@ def optimized_prompts(
     context.log.info(f"video model: {plan.model} ({plan.reason}); keyframes: {plan.keyframe_model}")
     for note in plan.notes:
         context.log.warning(note)
-    result = optimize_prompts(script, style=settings.style, seed=settings.seed).model_copy(
-        update={"video": plan}
-    )
+    # The text encoder that reads the prompts: the video model's (text-to-video) or the
+    # keyframe model's (image-to-video, animatic with a text-to-image model).
+    encoder = plan.weights_path if plan.conditioning == "text" else plan.keyframe_weights_path
+    english = None
+    if encoder and script.language == "zh":
+        english = script_writer.translate(
+            [s.description for s in script.scenes], prompt, context.log.info
+        )
+        if english is None:
+            context.log.warning(
+                "the prompts stay in Chinese: CLIP text encoders read English; set script_model "
+                "to an LLM to translate them"
+            )
+    count_tokens, limit = runtime.token_counter(encoder)
+    result = optimize_prompts(
+        script,
+        style=settings.style,
+        seed=settings.seed,
+        english=english,
+        count_tokens=count_tokens,
+        token_limit=limit,
+    ).model_copy(update={"video": plan})
+    if english:
+        result.optimizer = "rules + llm translation"
     return Output(
         result,
         metadata={
@@ -145,6 +192,8 @@ def optimized_prompts(
             "size": f"{plan.width}x{plan.height}",
             "fps": plan.fps,
             "style": result.style,
+            "optimizer": result.optimizer,
+            "token_limit": f"{limit} ({'tokenizer' if count_tokens else 'estimate'})",
             "base_seed": result.base_seed,
             "prompts": _table(
                 ["#", "seed", "camera", "prompt"],

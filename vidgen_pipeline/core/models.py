@@ -111,7 +111,6 @@ KEYFRAME_MODELS: dict[str, KeyframeModelSpec] = {
     ]
 }
 DEFAULT_KEYFRAME_MODEL = "sdxl-turbo"
-SCRIPT_MODELS = {"rules": "deterministic rule-based writer (no model)"}
 
 
 def looks_like_hub_id(name: str) -> bool:
@@ -166,15 +165,3 @@ def check_size(width: int, height: int, fps: float, multiple: int) -> None:
             raise ModelChoiceError(f"{label} {side} is not a multiple of {multiple}; {need}")
     if not 1 <= fps <= 120:
         raise ModelChoiceError(f"fps {fps:g} is outside 1..120")
-
-
-def check_named_model(kind: str, setting: str, known: dict) -> str:
-    """Script models: only the rule-based writer exists in this version."""
-    name = (setting or "").strip()
-    if name in known:
-        return name
-    if name in ("", "auto"):
-        return next(iter(known))
-    raise ModelChoiceError(
-        f"{kind} model {name!r} is not available in this version; known: {', '.join(known)}"
-    )

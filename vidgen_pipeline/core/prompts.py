@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -166,24 +167,55 @@ def fit_prompt(text: str) -> tuple[str, bool]:
     return text[:cut].rstrip(" ,;:，；、"), True
 
 
+def fit_to_tokenizer(text: str, count_tokens: Callable[[str], int], limit: int) -> tuple[str, bool]:
+    """Cut ``text`` at a word (or CJK character) so a real tokenizer counts at most ``limit``."""
+    if count_tokens(text) <= limit:
+        return text, False
+    ends = [m.end() for m in _TOKEN.finditer(text)]
+    low, high = 0, len(ends) - 1  # the longest prefix of whole units that fits
+    while low < high:
+        middle = (low + high + 1) // 2
+        if count_tokens(text[: ends[middle]]) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return text[: ends[low]].rstrip(" ,;:，；、"), True
+
+
 def optimize_prompts(
-    storyboard: Storyboard, style: str | None = None, seed: int | None = None
+    storyboard: Storyboard,
+    style: str | None = None,
+    seed: int | None = None,
+    english: list[str] | None = None,
+    count_tokens: Callable[[str], int] | None = None,
+    token_limit: int = 77,
 ) -> OptimizedPrompts:
-    """Model-facing prompts for every scene of ``storyboard``."""
+    """Model-facing prompts for every scene of ``storyboard``.
+
+    ``english``: the scenes' descriptions translated (for CLIP text encoders, which read
+    English); ``count_tokens``: the model's own tokenizer, for an exact length limit
+    (otherwise an estimate).
+    """
     style = style or DEFAULT_STYLE
     if style not in STYLE_PRESETS:
         raise ValueError(f"unknown style {style!r}; known: {', '.join(STYLE_PRESETS)}")
     base_seed = 0 if seed is None else int(seed)
     style_words, style_negative = STYLE_PRESETS[style]
     negative = ", ".join(p for p in (BASE_NEGATIVE, style_negative) if p)
+
+    def fit(text: str) -> tuple[str, bool]:
+        if count_tokens is None:
+            return fit_prompt(text)
+        # The tokenizer's count includes its start and end tokens.
+        return fit_to_tokenizer(text, count_tokens, token_limit)
+
     scenes = []
-    for scene in storyboard.scenes:
+    for index, scene in enumerate(storyboard.scenes):
+        base = english[index] if english else scene.description
         # Style words go last so a cut for length drops them before the scene's own words.
-        fitted, truncated = fit_prompt(
-            f"{scene.description}, {style_words}" if style_words else scene.description
-        )
-        if truncated and len(fit_prompt(scene.description)[0]) < len(scene.description):
-            fitted, _ = fit_prompt(scene.description)
+        fitted, truncated = fit(f"{base}, {style_words}" if style_words else base)
+        if truncated and fit(base)[1]:
+            fitted, _ = fit(base)
         scenes.append(
             ScenePrompt(
                 scene_number=scene.scene_number,
@@ -192,7 +224,7 @@ def optimize_prompts(
                 prompt=fitted,
                 negative_prompt=negative,
                 seed=scene_seed(base_seed, scene.scene_number),
-                camera=read_camera(scene.description),
+                camera=read_camera(f"{scene.description} {base}" if english else scene.description),
                 truncated=truncated,
             )
         )

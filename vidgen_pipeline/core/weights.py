@@ -56,16 +56,19 @@ def resolve_weights(
     registry_name: str | None,
     allow_download: bool = False,
     allow_unsafe_weights: bool = False,
+    layout: str = "diffusers",
 ) -> ResolvedWeights:
     """Find and check a diffusers pipeline folder for ``name_or_path``.
 
     Order: an existing local path; ``VIDGEN_HOME/models/<registry name>``; the Hugging Face
-    cache (no network); a download into that cache when ``allow_download``.
+    cache (no network); a download into that cache when ``allow_download``. ``layout`` is
+    ``diffusers`` (a pipeline folder) or ``transformers`` (one model with its tokenizer).
     """
+    check = _checked if layout == "diffusers" else _checked_transformers
     tried: list[str] = []
     local = Path(name_or_path).expanduser()
     if local.exists():
-        return _checked(kind, name_or_path, local, "local folder", allow_unsafe_weights)
+        return check(kind, name_or_path, local, "local folder", allow_unsafe_weights)
     if hub_id is None:
         raise WeightsError(f"{kind} model {name_or_path!r}: {local} does not exist")
     if registry_name:
@@ -93,7 +96,9 @@ def resolve_weights(
             f"{kind} model {name_or_path!r} ({hub_id}) has no weights here; tried "
             f"{'; '.join(tried)}; downloading is off (allow_download). Fetch it with: {fetch}"
         )
-    patterns = None if allow_unsafe_weights else ["*.json", "*.txt", "*.model", "*.safetensors"]
+    patterns = (
+        None if allow_unsafe_weights else ["*.json", "*.txt", "*.model", "*.safetensors", "*.py"]
+    )
     try:
         downloaded = snapshot_download(hub_id, allow_patterns=patterns)
     except (HfHubHTTPError, OSError, ValueError) as exc:
@@ -102,7 +107,7 @@ def resolve_weights(
             f"{kind} model {name_or_path!r} ({hub_id}): download failed ({reason}); tried "
             f"{'; '.join(tried)}. Fetch it with: {fetch}"
         ) from None
-    return _checked(kind, name_or_path, Path(downloaded), "download", allow_unsafe_weights)
+    return check(kind, name_or_path, Path(downloaded), "download", allow_unsafe_weights)
 
 
 def _checked(
@@ -132,15 +137,45 @@ def _checked(
             )
         if not (sub / "config.json").is_file():
             continue  # schedulers, tokenizers and processors carry no weights
-        files = [p.name for p in sub.iterdir() if p.is_file()]
-        safe = [f for f in files if f.endswith(".safetensors")]
-        unsafe = [f for f in files if f.endswith(UNSAFE_WEIGHT_SUFFIXES)]
-        if not safe and unsafe and not allow_unsafe:
-            raise WeightsError(
-                f"{kind} model {name!r}: {component}/ has only pickle weights ({unsafe[0]}); "
-                "convert them to safetensors or opt in with allow_unsafe_weights"
-            )
-        if not safe and not unsafe:
-            raise WeightsError(f"{kind} model {name!r}: {component}/ has a config but no weights")
+        _weights_problem(kind, name, sub, f"{component}/", allow_unsafe)
     revision = folder.name if source in ("Hugging Face cache", "download") else None
     return ResolvedWeights(folder, source, str(index.get("_class_name", "")), components, revision)
+
+
+def _weights_problem(kind: str, name: str, folder: Path, label: str, allow_unsafe: bool) -> None:
+    files = [p.name for p in folder.iterdir() if p.is_file()]
+    safe = [f for f in files if f.endswith(".safetensors")]
+    unsafe = [f for f in files if f.endswith(UNSAFE_WEIGHT_SUFFIXES)]
+    if not safe and unsafe and not allow_unsafe:
+        raise WeightsError(
+            f"{kind} model {name!r}: {label} has only pickle weights ({unsafe[0]}); "
+            "convert them to safetensors or opt in with allow_unsafe_weights"
+        )
+    if not safe and not unsafe:
+        raise WeightsError(f"{kind} model {name!r}: {label} has a config but no weights")
+
+
+def _checked_transformers(
+    kind: str, name: str, folder: Path, source: str, allow_unsafe: bool
+) -> ResolvedWeights:
+    """A transformers model folder: config.json, weights, and a tokenizer."""
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        raise WeightsError(
+            f"{kind} model {name!r}: {folder} has no config.json (not a transformers model)"
+        )
+    if not any(
+        (folder / f).is_file()
+        for f in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
+    ):
+        raise WeightsError(f"{kind} model {name!r}: {folder} has no tokenizer files")
+    _weights_problem(kind, name, folder, str(folder), allow_unsafe)
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:
+        raise WeightsError(
+            f"{kind} model {name!r}: {config_path} is not valid JSON ({exc})"
+        ) from None
+    architecture = (config.get("architectures") or [config.get("model_type", "")])[0]
+    revision = folder.name if source in ("Hugging Face cache", "download") else None
+    return ResolvedWeights(folder, source, str(architecture), {}, revision)

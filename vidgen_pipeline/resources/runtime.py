@@ -138,6 +138,8 @@ def load_pipeline(
     key = (str(weights.path), motion_adapter, dtype, device, pipeline_class)
     if key in _LOADED:
         return _LOADED[key]
+    # One model in memory at a time: the LLM and the keyframe model make way for the next.
+    release_all()
     import diffusers
     import transformers
 
@@ -202,6 +204,42 @@ def place(pipe, mode: str, device: str, attention: str, forward_chunking: bool =
         unet.enable_forward_chunking(chunk_size=1, dim=1)
 
 
+def load_chat_model(
+    weights: ResolvedWeights, device: str, dtype: str, trust_remote_code: bool, log=print
+):
+    """A transformers causal LM and its tokenizer, loaded once per process."""
+    key = ("llm", str(weights.path), dtype, device)
+    if key in _LOADED:
+        return _LOADED[key]
+    release_all()
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    started = time.perf_counter()
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(
+            str(weights.path), trust_remote_code=trust_remote_code
+        )
+        model = transformers.AutoModelForCausalLM.from_pretrained(
+            str(weights.path),
+            dtype=torch_dtype(dtype),
+            trust_remote_code=trust_remote_code,
+            use_safetensors=True,
+        )
+    except (OSError, ValueError, TypeError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelChoiceError(f"could not load {weights.path}: {reason}") from exc
+    model.to(device).eval()
+    if tokenizer.chat_template is None:
+        raise ModelChoiceError(f"{weights.path} has no chat template: use an instruct/chat model")
+    log(
+        f"loaded {type(model).__name__} from {weights.path} ({weights.source}) in {dtype} "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
+    _LOADED[key] = (tokenizer, model)
+    return _LOADED[key]
+
+
 def release(pipe) -> None:
     """Drop ``pipe`` from this process and give its memory back."""
     for key, value in list(_LOADED.items()):
@@ -238,3 +276,20 @@ def peak_memory_mb(device: str) -> float:
 
         return round(torch.cuda.max_memory_allocated() / 2**20, 1)
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def token_counter(pipeline_folder: str | None):
+    """The prompt-token count of a pipeline's own text tokenizer (``tokenizer/``), and its
+    limit; (None, 77) when there is none to read."""
+    if not pipeline_folder:
+        return None, 77
+    from pathlib import Path
+
+    folder = Path(pipeline_folder) / "tokenizer"
+    if not folder.is_dir():
+        return None, 77
+    import transformers
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
+    limit = min(int(getattr(tokenizer, "model_max_length", 77) or 77), 4096)
+    return (lambda text: len(tokenizer(text)["input_ids"])), limit
