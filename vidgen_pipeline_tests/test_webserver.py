@@ -124,7 +124,7 @@ def test_ui_shows_six_partitioned_assets_their_checks_jobs_and_sensor(webserver)
     checks = {
         n: {c["name"] for c in node["assetChecksOrError"]["checks"]} for n, node in nodes.items()
     }
-    assert checks["script"] == {"matches_schema"}
+    assert checks["script"] == {"matches_schema", "written_by_requested_writer"}
     assert checks["scene_clips"] == {"frame_counts_as_planned", "generated_footage"}
     assert checks["final_video"] == {"plays_in_browser", "duration_as_planned"}
     repo = data["repositoriesOrError"]["nodes"][0]

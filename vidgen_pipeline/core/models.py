@@ -6,7 +6,7 @@ Any local folder or hub id laid out like a diffusers repository works too: its
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -51,7 +51,6 @@ class VideoModelSpec:
     pipeline: str
     defaults: PipelineDefaults | None
     motion_adapter: str | None = None  # AnimateDiff: adapter repo loaded beside a base model
-    call_kwargs: dict = field(default_factory=dict)
 
     @property
     def conditioning(self) -> str:
@@ -60,9 +59,8 @@ class VideoModelSpec:
 
 def _video(name, hub_id, pipeline, **overrides) -> VideoModelSpec:
     adapter = overrides.pop("motion_adapter", None)
-    kwargs = overrides.pop("call_kwargs", {})
     defaults = replace(VIDEO_PIPELINES[pipeline], **overrides)
-    return VideoModelSpec(name, hub_id, pipeline, defaults, adapter, kwargs)
+    return VideoModelSpec(name, hub_id, pipeline, defaults, adapter)
 
 
 VIDEO_MODELS: dict[str, VideoModelSpec] = {
@@ -131,6 +129,7 @@ class VideoPlan(BaseModel):
     weights_path: str | None = None
     weights_source: str | None = None
     weights_revision: str | None = None
+    weights_variant: str | None = None
     motion_adapter_path: str | None = None
     device: str
     dtype: str = "fp32"
@@ -142,6 +141,9 @@ class VideoPlan(BaseModel):
     frames_per_clip: int | None = None
     keyframe_model: str = "cards"
     keyframe_weights_path: str | None = None
+    keyframe_device: str = "cpu"
+    keyframe_dtype: str = "fp32"
+    keyframe_memory_mode: str = "cpu"
     keyframe_steps: int | None = None
     keyframe_guidance_scale: float | None = None
     continuity: bool = False

@@ -9,12 +9,23 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from vidgen_pipeline.core.storage import vidgen_home
 
 UNSAFE_WEIGHT_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+# What a diffusers/transformers folder needs, and not the single-file checkpoints many repos
+# also keep at their root (svd_xt.safetensors, ...: gigabytes nothing here loads).
+DOWNLOAD_PATTERNS = [
+    "*.json",
+    "*.txt",
+    "*.model",
+    "*.jinja",
+    "*.py",
+    "model*.safetensors",
+    "*/*.safetensors",
+]
 
 
 class WeightsError(ValueError):
@@ -28,8 +39,8 @@ class ResolvedWeights:
     path: Path
     source: str  # "local folder", "VIDGEN_HOME/models", "Hugging Face cache", "download"
     pipeline_class: str
-    components: dict[str, list] = field(default_factory=dict)
     revision: str | None = None
+    variant: str | None = None  # "fp16" when only *.fp16.safetensors files are there
 
 
 def models_dir() -> Path:
@@ -39,9 +50,12 @@ def models_dir() -> Path:
 
 def fetch_command(hub_id: str, registry_name: str | None) -> str:
     """A registry model goes to VIDGEN_HOME/models/<name>; any other hub id to the HF cache."""
+    include = " ".join(f"'{p}'" for p in DOWNLOAD_PATTERNS)
     if registry_name:
-        return f"hf download {hub_id} --local-dir {models_dir() / registry_name}"
-    return f"hf download {hub_id}"
+        return (
+            f"hf download {hub_id} --include {include} --local-dir {models_dir() / registry_name}"
+        )
+    return f"hf download {hub_id} --include {include}"
 
 
 def downloads_allowed(setting: bool) -> bool:
@@ -66,7 +80,7 @@ def resolve_weights(
     """
     check = _checked if layout == "diffusers" else _checked_transformers
     tried: list[str] = []
-    local = Path(name_or_path).expanduser()
+    local = Path(name_or_path).expanduser().resolve()
     if local.exists():
         return check(kind, name_or_path, local, "local folder", allow_unsafe_weights)
     if hub_id is None:
@@ -86,7 +100,8 @@ def resolve_weights(
         return _checked(
             kind, name_or_path, Path(cached), "Hugging Face cache", allow_unsafe_weights
         )
-    except (LocalEntryNotFoundError, FileNotFoundError, OSError):
+    except (LocalEntryNotFoundError, FileNotFoundError, OSError, ValueError):
+        # ValueError: not a valid hub id (HFValidationError), so not in the cache either
         from huggingface_hub import constants
 
         tried.append(f"Hugging Face cache ({constants.HF_HUB_CACHE})")
@@ -124,6 +139,7 @@ def _checked(
         raise WeightsError(
             f"{kind} model {name!r}: {index_path} is not valid JSON ({exc})"
         ) from None
+    variant = None
     components = {
         key: value
         for key, value in index.items()
@@ -138,8 +154,11 @@ def _checked(
         if not (sub / "config.json").is_file():
             continue  # schedulers, tokenizers and processors carry no weights
         _weights_problem(kind, name, sub, f"{component}/", allow_unsafe)
+        names = [p.name for p in sub.glob("*.safetensors")]
+        if names and all(".fp16." in n for n in names):
+            variant = "fp16"  # what the model cards' `variant="fp16"` downloads leave behind
     revision = folder.name if source in ("Hugging Face cache", "download") else None
-    return ResolvedWeights(folder, source, str(index.get("_class_name", "")), components, revision)
+    return ResolvedWeights(folder, source, str(index.get("_class_name", "")), revision, variant)
 
 
 def _weights_problem(kind: str, name: str, folder: Path, label: str, allow_unsafe: bool) -> None:
@@ -178,4 +197,4 @@ def _checked_transformers(
         ) from None
     architecture = (config.get("architectures") or [config.get("model_type", "")])[0]
     revision = folder.name if source in ("Hugging Face cache", "download") else None
-    return ResolvedWeights(folder, source, str(architecture), {}, revision)
+    return ResolvedWeights(folder, source, str(architecture), revision)

@@ -8,12 +8,18 @@ labelled storyboard cards, fit only for the animatic.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from pydantic import Field
 
 from vidgen_pipeline.core.cards import render_card
 from vidgen_pipeline.core.clips import Keyframe
-from vidgen_pipeline.core.models import KEYFRAME_MODELS, TEXT_TO_IMAGE_PIPELINES, ModelChoiceError
+from vidgen_pipeline.core.models import (
+    KEYFRAME_MODELS,
+    TEXT_TO_IMAGE_PIPELINES,
+    ModelChoiceError,
+    looks_like_hub_id,
+)
 from vidgen_pipeline.core.prompts import OptimizedPrompts
 from vidgen_pipeline.core.storyboard import Storyboard
 from vidgen_pipeline.core.weights import ResolvedWeights, WeightsError, resolve_weights
@@ -37,7 +43,12 @@ class KeyframeGenerator(DiffusersSettings):
     def resolve(self, name: str) -> ResolvedWeights:
         """Find and check a text-to-image model's weights (no loading)."""
         spec = KEYFRAME_MODELS.get(name)
-        hub_id = spec.hub_id if spec else (name if "/" in name else None)
+        if spec is None and not (looks_like_hub_id(name) or Path(name).expanduser().exists()):
+            raise ModelChoiceError(
+                f"unknown keyframe model {name!r}; known: {', '.join(KEYFRAME_MODELS)}, "
+                "a hub id (org/name) or an existing local folder"
+            )
+        hub_id = spec.hub_id if spec else (name if looks_like_hub_id(name) else None)
         try:
             weights = resolve_weights(
                 "keyframe",
@@ -85,11 +96,12 @@ class KeyframeGenerator(DiffusersSettings):
 
         plan = prompts.video
         weights = self.resolve(plan.keyframe_weights_path or plan.keyframe_model)
-        pipe = runtime.load_pipeline(weights, plan.dtype, plan.device, self, log=log)
-        mode = plan.memory_mode
+        device = plan.keyframe_device
+        pipe = runtime.load_pipeline(weights, plan.keyframe_dtype, device, self, log=log)
+        mode = plan.keyframe_memory_mode
         if mode == "auto":
             mode = runtime.auto_memory_mode(KEYFRAME_VRAM_GB)
-        runtime.place(pipe, mode, plan.device, self.attention)
+        runtime.place(pipe, mode, device, self.attention)
         keyframes = []
         try:
             for scene in prompts.scenes:
@@ -107,7 +119,7 @@ class KeyframeGenerator(DiffusersSettings):
                     kwargs["negative_prompt"] = scene.negative_prompt
                 image = pipe(**kwargs).images[0]
                 seconds = round(time.perf_counter() - started, 3)
-                log(f"keyframe {scene.scene_number}/{len(prompts.scenes)} in {seconds} s")
+                log(f"keyframe {scene.scene_number}/{len(prompts.scenes)} in {seconds} s ({mode})")
                 keyframes.append(
                     Keyframe(
                         scene.scene_number,
@@ -125,4 +137,6 @@ class KeyframeGenerator(DiffusersSettings):
         finally:
             # The video model needs the memory next (same process with the in-process executor).
             runtime.release(pipe)
+            del pipe
+            runtime.collect()
         return keyframes

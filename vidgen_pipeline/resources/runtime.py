@@ -32,8 +32,10 @@ DTYPES = ("auto", "fp16", "bf16", "fp32")
 MEMORY_MODES = ("auto", "gpu", "model_offload", "sequential_offload")
 ATTENTION = ("sdpa", "xformers")
 
-# Pipelines loaded in this process, by (weights path, adapter, dtype, device).
+# Pipelines loaded in this process, by (weights path, adapter, dtype, device), and the memory
+# mode each was placed in (kept across scenes, and lowered when a scene ran out of memory).
 _LOADED: dict[tuple, Any] = {}
+_PLACEMENT: dict[int, str] = {}
 
 
 class DiffusersSettings(ConfigurableResource):
@@ -97,7 +99,8 @@ def resolve_dtype(setting: str, device: str) -> tuple[str, str | None]:
         return setting, None
     import torch
 
-    return ("bf16" if torch.cuda.is_bf16_supported() else "fp16"), None
+    # Emulated bf16 (T4, V100) is slow: only native support counts.
+    return ("bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp16"), None
 
 
 def torch_dtype(name: str):
@@ -171,8 +174,14 @@ def load_pipeline(
     return pipe
 
 
+def placement(pipe) -> str | None:
+    """The memory mode ``pipe`` was last placed in, if any."""
+    return _PLACEMENT.get(id(pipe))
+
+
 def place(pipe, mode: str, device: str, attention: str, forward_chunking: bool = False) -> None:
     """Put ``pipe`` in memory as ``mode`` says: on the device, or offloaded to the CPU."""
+    _PLACEMENT[id(pipe)] = mode
     if hasattr(pipe, "remove_all_hooks"):
         pipe.remove_all_hooks()
     if device == "cpu" or mode == "cpu":
@@ -241,11 +250,15 @@ def load_chat_model(
 
 
 def release(pipe) -> None:
-    """Drop ``pipe`` from this process and give its memory back."""
+    """Forget ``pipe`` in this process. Its memory returns once the caller drops its own
+    reference too; then call ``collect()``."""
     for key, value in list(_LOADED.items()):
         if value is pipe:
             del _LOADED[key]
-    del pipe
+    _PLACEMENT.pop(id(pipe), None)
+
+
+def collect() -> None:
     gc.collect()
     import torch
 
@@ -254,8 +267,9 @@ def release(pipe) -> None:
 
 
 def release_all() -> None:
-    for pipe in list(_LOADED.values()):
-        release(pipe)
+    _LOADED.clear()
+    _PLACEMENT.clear()
+    collect()
 
 
 def loaded_count() -> int:

@@ -217,6 +217,7 @@ class VideoGenerator(DiffusersSettings):
             weights_path=str(weights.path),
             weights_source=weights.source,
             weights_revision=weights.revision,
+            weights_variant=weights.variant,
             motion_adapter_path=adapter_path,
             device=device,
             dtype=dtype,
@@ -278,9 +279,13 @@ class VideoGenerator(DiffusersSettings):
             if keyframes.guidance_scale >= 0
             else (spec.guidance_scale if spec else 7.5)
         )
-        if plan.backend == "animatic":
-            plan.dtype, _ = runtime.resolve_dtype(keyframes.dtype, device)
-            plan.memory_mode = keyframes.memory_mode if device == "cuda" else "cpu"
+        # The keyframe model runs with the keyframe resource's own device settings.
+        kf_device = (
+            runtime.resolve_device(keyframes.device) if keyframes.device != "auto" else device
+        )
+        plan.keyframe_device = kf_device
+        plan.keyframe_dtype, _ = runtime.resolve_dtype(keyframes.dtype, kf_device)
+        plan.keyframe_memory_mode = keyframes.memory_mode if kf_device == "cuda" else "cpu"
 
     # ------------------------------------------------------------------------------ render
 
@@ -320,16 +325,29 @@ class VideoGenerator(DiffusersSettings):
             path=Path(plan.weights_path),
             source=plan.weights_source or "",
             pipeline_class=plan.pipeline,
+            variant=plan.weights_variant,
         )
         pipeline_class = plan.pipeline if plan.motion_adapter_path else None
         pipe = runtime.load_pipeline(
             weights, plan.dtype, plan.device, self, plan.motion_adapter_path, pipeline_class, log
         )
+        placed = runtime.placement(pipe)
+        if placed is not None:
+            return pipe, placed  # decided once per process; lowered by any earlier OOM
         mode = plan.memory_mode
         if mode == "auto":
             mode = runtime.auto_memory_mode(VIDEO_PIPELINES[plan.pipeline].vram_gb)
             log(f"memory_mode auto -> {mode}")
-        runtime.place(pipe, mode, plan.device, self.attention, self.forward_chunking)
+        # Placing can itself run out of memory (pipe.to on a small card): same ladder.
+        _, mode, _ = run_with_ladder(
+            mode,
+            apply=lambda m: None,
+            attempt=lambda m: runtime.place(
+                pipe, m, plan.device, self.attention, self.forward_chunking
+            ),
+            is_oom=runtime.is_out_of_memory,
+            log=log,
+        )
         return pipe, mode
 
     def _render_diffusers(self, plan, scene, image, frame_count, log) -> SceneClip:
@@ -342,15 +360,16 @@ class VideoGenerator(DiffusersSettings):
         chunk_index = 0
         # A scene longer than one clip is made of several; an image-conditioned model
         # continues from the last frame of the previous chunk.
+        tried: list[str] = []
         while made < frame_count:
             seed = scene.seed + chunk_index
+            # The last clip of a scene makes only what is still needed (no wasted denoising).
+            length = min(plan.frames_per_clip, max(2, frame_count - made))
 
-            def attempt(current_mode: str, seed=seed, condition=condition, chunk_index=chunk_index):
-                return self._call(
-                    pipe, plan, scene, condition, seed, current_mode, chunk_index, log
-                )
+            def attempt(current_mode, seed=seed, condition=condition, index=chunk_index, n=length):
+                return self._call(pipe, plan, scene, condition, seed, current_mode, index, log, n)
 
-            frames, mode, tried = run_with_ladder(
+            frames, mode, rungs = run_with_ladder(
                 mode,
                 apply=lambda m: runtime.place(
                     pipe, m, plan.device, self.attention, self.forward_chunking
@@ -359,6 +378,7 @@ class VideoGenerator(DiffusersSettings):
                 is_oom=runtime.is_out_of_memory,
                 log=log,
             )
+            tried += [r for r in rungs if r not in tried]
             chunks.append(frames)
             made += len(frames)
             chunk_index += 1
@@ -380,6 +400,7 @@ class VideoGenerator(DiffusersSettings):
                 "weights": plan.weights_path,
                 "dtype": plan.dtype,
                 "memory_mode": mode,
+                "memory_modes_tried": tried,
                 "steps": plan.steps,
                 "seed": scene.seed,
                 "chunks": chunk_index,
@@ -391,16 +412,17 @@ class VideoGenerator(DiffusersSettings):
         )
 
     def _call(
-        self, pipe, plan: VideoPlan, scene: ScenePrompt, image, seed, mode, chunk, log
+        self, pipe, plan: VideoPlan, scene: ScenePrompt, image, seed, mode, chunk, log, frames=None
     ) -> np.ndarray:
-        """One clip of ``plan.frames_per_clip`` frames as uint8 (T, H, W, 3)."""
+        """One clip of ``frames`` (default ``plan.frames_per_clip``) as uint8 (T, H, W, 3)."""
+        frames = frames or plan.frames_per_clip
         import torch
 
         generator = torch.Generator("cpu").manual_seed(seed)
         kwargs = {
             "height": plan.height,
             "width": plan.width,
-            "num_frames": plan.frames_per_clip,
+            "num_frames": frames,
             "num_inference_steps": plan.steps,
             "generator": generator,
             "output_type": "np",
@@ -412,26 +434,22 @@ class VideoGenerator(DiffusersSettings):
                 fps=max(1, round(plan.fps)),
                 motion_bucket_id=MOTION_BUCKETS.get(scene.camera.name.split(",")[0], 127),
                 noise_aug_strength=self.noise_aug_strength,
-                decode_chunk_size=min(decode_chunk, plan.frames_per_clip),
+                decode_chunk_size=min(decode_chunk, frames),
             )
         else:
             kwargs.update(prompt=scene.prompt, negative_prompt=scene.negative_prompt)
         kwargs.update(self._progress_kwargs(pipe, plan, scene, chunk, log))
-        frames = pipe(**kwargs).frames
-        frames = np.asarray(frames[0] if isinstance(frames, list | tuple) else frames[0])
-        return (np.clip(frames, 0, 1) * 255).round().astype(np.uint8)
+        video = np.asarray(pipe(**kwargs).frames[0])  # output_type="np": (T, H, W, 3) in [0, 1]
+        return (np.clip(video, 0, 1) * 255).round().astype(np.uint8)
 
     @staticmethod
     def _progress_kwargs(pipe, plan, scene, chunk, log) -> dict:
         """Per-step progress with an ETA, through whichever callback the pipeline offers."""
         total = plan.steps
-        every = max(1, total // 5)
         started = time.perf_counter()
 
         def report(step: int) -> None:
             done = step + 1
-            if done % every and done != total:
-                return
             elapsed = time.perf_counter() - started
             eta = elapsed / done * (total - done)
             log(
