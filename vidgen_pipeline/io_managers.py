@@ -12,7 +12,7 @@ import json
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
@@ -36,7 +36,7 @@ class StorageIOManager(ConfigurableIOManager):
     """Shared path scheme; subclasses say how one partition's value is written and read."""
 
     base_path: str = ""
-    extension: str = ""
+    extension: ClassVar[str] = ""  # how the subclass names a file (not configuration)
 
     def _base(self) -> UPath:
         return UPath(self.base_path or default_storage_path())
@@ -70,7 +70,7 @@ class StorageIOManager(ConfigurableIOManager):
 class JsonIOManager(StorageIOManager):
     """Pydantic models as indented JSON (prompt, script, optimized_prompts)."""
 
-    extension: str = ".json"
+    extension: ClassVar[str] = ".json"
 
     def dump(self, obj: BaseModel, path: UPath, context: OutputContext) -> dict:
         data = obj.model_dump_json(indent=2).encode()
@@ -187,7 +187,7 @@ class FramesIOManager(StorageIOManager):
 class VideoIOManager(StorageIOManager):
     """The final mp4, moved into place atomically, with a JSON sidecar of its facts."""
 
-    extension: str = ".mp4"
+    extension: ClassVar[str] = ".mp4"
 
     def dump(self, obj: FinalVideo, path: UPath, context: OutputContext) -> dict:
         sidecar = {

@@ -128,17 +128,7 @@ def resolve_weights(
 def _checked(
     kind: str, name: str, folder: Path, source: str, allow_unsafe: bool
 ) -> ResolvedWeights:
-    index_path = folder / "model_index.json"
-    if not index_path.is_file():
-        raise WeightsError(
-            f"{kind} model {name!r}: {folder} has no model_index.json (not a diffusers pipeline folder)"
-        )
-    try:
-        index = json.loads(index_path.read_text(encoding="utf-8"))
-    except (ValueError, OSError) as exc:
-        raise WeightsError(
-            f"{kind} model {name!r}: {index_path} is not valid JSON ({exc})"
-        ) from None
+    index = _read_json(kind, name, folder / "model_index.json", "not a diffusers pipeline folder")
     variant = None
     components = {
         key: value
@@ -161,6 +151,15 @@ def _checked(
     return ResolvedWeights(folder, source, str(index.get("_class_name", "")), revision, variant)
 
 
+def _read_json(kind: str, name: str, path: Path, missing: str) -> dict:
+    if not path.is_file():
+        raise WeightsError(f"{kind} model {name!r}: {path.parent} has no {path.name} ({missing})")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:
+        raise WeightsError(f"{kind} model {name!r}: {path} is not valid JSON ({exc})") from None
+
+
 def _weights_problem(kind: str, name: str, folder: Path, label: str, allow_unsafe: bool) -> None:
     files = [p.name for p in folder.iterdir() if p.is_file()]
     safe = [f for f in files if f.endswith(".safetensors")]
@@ -178,23 +177,13 @@ def _checked_transformers(
     kind: str, name: str, folder: Path, source: str, allow_unsafe: bool
 ) -> ResolvedWeights:
     """A transformers model folder: config.json, weights, and a tokenizer."""
-    config_path = folder / "config.json"
-    if not config_path.is_file():
-        raise WeightsError(
-            f"{kind} model {name!r}: {folder} has no config.json (not a transformers model)"
-        )
+    config = _read_json(kind, name, folder / "config.json", "not a transformers model")
     if not any(
         (folder / f).is_file()
         for f in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
     ):
         raise WeightsError(f"{kind} model {name!r}: {folder} has no tokenizer files")
     _weights_problem(kind, name, folder, str(folder), allow_unsafe)
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (ValueError, OSError) as exc:
-        raise WeightsError(
-            f"{kind} model {name!r}: {config_path} is not valid JSON ({exc})"
-        ) from None
     architecture = (config.get("architectures") or [config.get("model_type", "")])[0]
     revision = folder.name if source in ("Hugging Face cache", "download") else None
     return ResolvedWeights(folder, source, str(architecture), revision)

@@ -25,9 +25,7 @@ from vidgen_pipeline.core.script_llm import (
 )
 from vidgen_pipeline.core.storyboard import (
     Storyboard,
-    clamp_request,
     detect_language,
-    split_sentences,
     write_storyboard,
 )
 from vidgen_pipeline.core.weights import WeightsError, resolve_weights
@@ -126,9 +124,8 @@ class ScriptWriter(DiffusersSettings):
         if name == "rules":
             return rules
         language = detect_language(request.text)
-        duration, count, notes = clamp_request(
-            request.settings.duration_s, request.settings.scenes, len(split_sentences(request.text))
-        )
+        # The rule-based board is the fallback, and it already holds the clamped request.
+        duration, count, notes = rules.target_duration_s, len(rules.scenes), rules.notes
         chat = self.chat_model(name, log)
         messages = storyboard_messages(request.text, language, duration, count)
         board, failures = write_with_llm(
