@@ -4,17 +4,22 @@ The base path is ``VIDGEN_HOME/storage`` unless set; any fsspec URL works (``s3:
 Paths are ``<base>/<asset key>/<partition>``, where the partition part is a safe file name
 (see ``safe_path_component``) whatever the partition key holds. Every write is atomic: a
 killed run leaves the previous value readable.
+
+A run may cover several partitions (backfills load the models once for many prompts): the
+asset then returns ``{partition_key: value}`` and receives its inputs the same way; with one
+partition, values are passed plain. Each partition is written to its own path and gets its
+own ``path`` metadata.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import uuid
 from pathlib import Path
 from typing import Any, ClassVar
 
-import cv2
 import numpy as np
 from dagster import ConfigurableIOManager, InputContext, MetadataValue, OutputContext
 from PIL import Image
@@ -23,13 +28,22 @@ from upath import UPath
 
 from vidgen_pipeline.core.clips import FinalVideo, Keyframe, SceneClip
 from vidgen_pipeline.core.media import probe_video
-from vidgen_pipeline.core.requests import safe_path_component
+from vidgen_pipeline.core.prompts import OptimizedPrompts
+from vidgen_pipeline.core.requests import PromptRequest, safe_path_component
+from vidgen_pipeline.core.scene_cache import frame_name, read_png, write_png
 from vidgen_pipeline.core.storage import (
     atomic_move_file,
     atomic_write_bytes,
     default_storage_path,
     is_local,
 )
+from vidgen_pipeline.core.storyboard import Storyboard
+
+MODELS_BY_ASSET: dict[str, type[BaseModel]] = {
+    "prompt": PromptRequest,
+    "script": Storyboard,
+    "optimized_prompts": OptimizedPrompts,
+}
 
 
 class StorageIOManager(ConfigurableIOManager):
@@ -41,18 +55,55 @@ class StorageIOManager(ConfigurableIOManager):
     def _base(self) -> UPath:
         return UPath(self.base_path or default_storage_path())
 
-    def path_for(self, context: InputContext | OutputContext) -> UPath:
+    def path_for(self, context: InputContext | OutputContext, key: str | None = None) -> UPath:
         folder = self._base().joinpath(*context.asset_key.path)
-        key = context.asset_partition_key if context.has_asset_partitions else "__unpartitioned__"
+        if key is None:
+            key = (
+                context.asset_partition_key if context.has_asset_partitions else "__unpartitioned__"
+            )
         return folder / f"{safe_path_component(key)}{self.extension}"
 
     def handle_output(self, context: OutputContext, obj: Any) -> None:
-        path = self.path_for(context)
-        metadata = self.dump(obj, path, context)
-        context.add_output_metadata({"path": MetadataValue.path(str(path)), **metadata})
+        if not context.has_asset_partitions:
+            self._write_one(context, obj, None, None)
+            return
+        keys = sorted(context.asset_partition_keys)
+        if len(keys) == 1:
+            value = obj[keys[0]] if isinstance(obj, dict) and set(obj) == set(keys) else obj
+            self._write_one(context, value, None, keys[0])
+        elif isinstance(obj, dict) and set(obj) == set(keys):
+            for key in keys:
+                self._write_one(context, obj[key], key, key)
+        else:
+            raise TypeError(
+                f"{context.asset_key.to_user_string()} ran for {len(keys)} partitions and must "
+                f"return a dict keyed by partition, not {type(obj).__name__}"
+            )
+
+    def _write_one(
+        self, context: OutputContext, obj: Any, metadata_key: str | None, key: str | None
+    ) -> None:
+        """Write one partition's value; its metadata goes to that partition alone
+        (``metadata_key``) or to the whole output (None: the output is one partition)."""
+        path = self.path_for(context, key)
+        metadata = {"path": MetadataValue.path(str(path)), **self.dump(obj, path, context)}
+        if metadata_key is None:
+            context.add_output_metadata(metadata)
+        else:
+            context.step_context.add_asset_metadata(
+                metadata, asset_key=context.asset_key, partition_key=metadata_key
+            )
 
     def load_input(self, context: InputContext) -> Any:
-        path = self.path_for(context)
+        if not context.has_asset_partitions:
+            return self._read_one(context, None)
+        keys = sorted(context.asset_partition_keys)
+        if len(keys) == 1:
+            return self._read_one(context, keys[0])
+        return {key: self._read_one(context, key) for key in keys}
+
+    def _read_one(self, context: InputContext, key: str | None) -> Any:
+        path = self.path_for(context, key)
         if not path.exists():
             raise FileNotFoundError(
                 f"{context.asset_key.to_user_string()} has no stored value at {path}; "
@@ -78,7 +129,12 @@ class JsonIOManager(StorageIOManager):
         return {"bytes": len(data)}
 
     def load(self, path: UPath, context: InputContext) -> BaseModel:
-        model = context.dagster_type.typing_type
+        # Multi-partition inputs are unannotated dicts, so the model comes from the asset key.
+        model = MODELS_BY_ASSET.get(context.asset_key.to_user_string())
+        if model is None:
+            model = context.dagster_type.typing_type
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise TypeError(f"no document model known for {context.asset_key.to_user_string()}")
         return model.model_validate_json(path.read_bytes())
 
 
@@ -108,8 +164,12 @@ class FramesIOManager(StorageIOManager):
                     {"kind": "keyframe", "scene_number": item.scene_number, "info": item.info}
                 )
             elif isinstance(item, SceneClip):
-                for index, frame in enumerate(item.frames):
-                    self._write_png(scene_dir / f"{index:06d}.png", frame)
+                if item.source_dir is not None and is_local(scene_dir):
+                    for index in range(len(item.frames)):
+                        _link_or_copy(item.source_dir / frame_name(index), scene_dir)
+                else:
+                    for index, frame in enumerate(item.frames):
+                        self._write_png(scene_dir / frame_name(index), frame)
                 entry = {
                     "kind": "clip",
                     "scene_number": item.scene_number,
@@ -119,7 +179,10 @@ class FramesIOManager(StorageIOManager):
                 }
                 if item.mp4_path is not None:
                     mp4 = scene_dir / "clip.mp4"
-                    atomic_move_file(Path(item.mp4_path), mp4)
+                    if item.source_dir is not None and is_local(mp4):
+                        _link_or_copy(Path(item.mp4_path), scene_dir)
+                    else:
+                        atomic_move_file(Path(item.mp4_path), mp4)
                     item.mp4_path = Path(str(mp4)) if is_local(mp4) else None
                     entry["mp4"] = "clip.mp4"
                 entries.append(entry)
@@ -155,24 +218,13 @@ class FramesIOManager(StorageIOManager):
         return items
 
     def _write_png(self, path: UPath, rgb: np.ndarray) -> None:
-        ok, data = cv2.imencode(
-            ".png",
-            cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
-            [cv2.IMWRITE_PNG_COMPRESSION, self.png_compression],
-        )
-        if not ok:
-            raise OSError(f"could not encode {path}")
         # Files inside a fresh version folder need no temp+rename: nothing reads them until
         # the manifest names the folder.
-        path.write_bytes(data.tobytes())
+        write_png(path, rgb, self.png_compression)
 
     @staticmethod
     def _read_png(path: UPath) -> np.ndarray:
-        data = np.frombuffer(path.read_bytes(), dtype=np.uint8)
-        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise OSError(f"{path} is not a readable PNG")
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        return read_png(path.read_bytes(), path)
 
     @staticmethod
     def _remove_old_versions(path: UPath, keep: str) -> None:
@@ -182,6 +234,16 @@ class FramesIOManager(StorageIOManager):
                     shutil.rmtree(Path(child), ignore_errors=True)
                 else:
                     child.fs.rm(child.path, recursive=True)
+
+
+def _link_or_copy(src: Path, folder: UPath) -> None:
+    """A hard link to ``src`` in ``folder`` (no second copy of a cached scene), or a copy
+    where links cannot be made (another filesystem)."""
+    dest = Path(folder) / src.name
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copyfile(src, dest)
 
 
 class VideoIOManager(StorageIOManager):

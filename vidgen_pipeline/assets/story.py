@@ -1,7 +1,6 @@
 """Text assets: the request, its storyboard, and the model-facing prompts."""
 
 from dagster import (
-    AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
@@ -10,6 +9,15 @@ from dagster import (
     asset,
 )
 
+from vidgen_pipeline.assets.partitioned import (
+    BACKFILL_POLICY,
+    Verdict,
+    add_metadata,
+    check_result,
+    each_partition,
+    partition_keys,
+    user_errors_are_final,
+)
 from vidgen_pipeline.core.prompts import OptimizedPrompts, optimize_prompts
 from vidgen_pipeline.core.requests import PromptRequest
 from vidgen_pipeline.core.storyboard import Storyboard, detect_language
@@ -36,31 +44,37 @@ def _table(headers: list[str], rows: list[list]) -> MetadataValue:
 
 @asset(
     partitions_def=prompts_partitions,
+    backfill_policy=BACKFILL_POLICY,
     group_name=GROUP,
     kinds={"python", "json"},
     io_manager_key="json_io_manager",
 )
-def prompt(
-    context: AssetExecutionContext, prompt_store: PromptStoreResource
-) -> Output[PromptRequest]:
+def prompt(context: AssetExecutionContext, prompt_store: PromptStoreResource) -> Output[dict]:
     """The request of this partition: the whole prompt text and its per-prompt settings.
 
-    Read from the prompt store, where `vidgen generate`, the `add_prompt` job and dataset
-    sensors put it. A partition added by hand in the UI uses its key as the prompt text.
+    Read from the prompt store, where `vidgen generate`, `vidgen add-prompts`, the
+    `add_prompt` job and the dataset sensor put it. A partition added by hand in the UI uses
+    its key as the prompt text.
     """
-    request = prompt_store.store().request_for(context.partition_key)
-    settings = request.settings.model_dump(exclude_none=True)
-    return Output(
-        request,
-        metadata={
-            "text": MetadataValue.text(
-                request.text[:500] + ("…" if len(request.text) > 500 else "")
-            ),
-            "characters": len(request.text),
-            "language": detect_language(request.text),
-            "settings": MetadataValue.json(settings),
-        },
-    )
+    store = prompt_store.store()
+    requests = {}
+    for key in partition_keys(context):
+        request = store.request_for(key)
+        requests[key] = request
+        add_metadata(
+            context,
+            key,
+            {
+                "text": MetadataValue.text(
+                    request.text[:500] + ("…" if len(request.text) > 500 else "")
+                ),
+                "characters": len(request.text),
+                "language": detect_language(request.text),
+                "sample": request.sample,
+                "settings": MetadataValue.json(request.settings.model_dump(exclude_none=True)),
+            },
+        )
+    return Output(requests)
 
 
 @asset(
@@ -68,6 +82,7 @@ def prompt(
     group_name=GROUP,
     kinds={"python", "json"},
     io_manager_key="json_io_manager",
+    backfill_policy=BACKFILL_POLICY,
     check_specs=[
         AssetCheckSpec("matches_schema", asset="script"),
         AssetCheckSpec(
@@ -77,56 +92,58 @@ def prompt(
         ),
     ],
 )
-def script(context: AssetExecutionContext, prompt: PromptRequest, script_writer: ScriptWriter):
+def script(context: AssetExecutionContext, prompt, script_writer: ScriptWriter):
     """The storyboard: a title and numbered scenes whose durations add up to the target.
 
     Written by a local chat LLM when `script_model` names one, else (or when its answer is
     unusable after a few tries) by the deterministic rule-based writer.
     """
-    storyboard = script_writer.write(prompt, log=context.log.info)
-    for note in storyboard.notes:
-        context.log.warning(note)
-    yield Output(
-        storyboard,
-        metadata={
-            "title": storyboard.title,
-            "writer": storyboard.writer,
-            "language": storyboard.language,
-            "scenes": len(storyboard.scenes),
-            "target_duration_s": storyboard.target_duration_s,
-            "notes": MetadataValue.json(storyboard.notes),
-            "storyboard": _table(
-                ["#", "seconds", "description"],
-                [[s.scene_number, s.duration_s, s.description[:160]] for s in storyboard.scenes],
-            ),
-        },
-    )
-    yield _schema_check(storyboard)
-    asked = prompt.settings.script_model or script_writer.model
-    fell_back = storyboard.writer.startswith("rules (")
-    yield AssetCheckResult(
-        check_name="written_by_requested_writer",
-        passed=not fell_back,
-        severity=AssetCheckSeverity.WARN,
-        description=storyboard.writer if fell_back else f"written by {storyboard.writer}",
-        metadata={"asked_for": asked, "writer": storyboard.writer},
-    )
+    boards, schema, writer = {}, {}, {}
+    for key, log, (request,) in each_partition(context, prompt):
+        storyboard = user_errors_are_final(lambda r=request, lg=log: script_writer.write(r, lg))
+        for note in storyboard.notes:
+            context.log.warning(note)
+        boards[key] = storyboard
+        add_metadata(
+            context,
+            key,
+            {
+                "title": storyboard.title,
+                "writer": storyboard.writer,
+                "language": storyboard.language,
+                "scenes": len(storyboard.scenes),
+                "target_duration_s": storyboard.target_duration_s,
+                "notes": MetadataValue.json(storyboard.notes),
+                "storyboard": _table(
+                    ["#", "seconds", "description"],
+                    [
+                        [s.scene_number, s.duration_s, s.description[:160]]
+                        for s in storyboard.scenes
+                    ],
+                ),
+            },
+        )
+        schema[key] = _schema_check(storyboard)
+        asked = request.settings.script_model or script_writer.model
+        fell_back = storyboard.writer.startswith("rules (")
+        writer[key] = Verdict(
+            passed=not fell_back,
+            description=storyboard.writer if fell_back else f"written by {storyboard.writer}",
+            metadata={"asked_for": asked, "writer": storyboard.writer},
+        )
+    yield Output(boards)
+    yield check_result("matches_schema", schema)
+    yield check_result("written_by_requested_writer", writer, AssetCheckSeverity.WARN)
 
 
-def _schema_check(storyboard: Storyboard) -> AssetCheckResult:
+def _schema_check(storyboard: Storyboard) -> Verdict:
     """Re-validate the document as it is serialised (what downstream steps will read)."""
     try:
         Storyboard.model_validate_json(storyboard.model_dump_json())
     except ValueError as exc:
-        return AssetCheckResult(
-            check_name="matches_schema",
-            passed=False,
-            severity=AssetCheckSeverity.ERROR,
-            metadata={"error": str(exc)[:1000]},
-        )
+        return Verdict(passed=False, metadata={"error": str(exc)[:1000]})
     total = sum(s.duration_s for s in storyboard.scenes)
-    return AssetCheckResult(
-        check_name="matches_schema",
+    return Verdict(
         passed=True,
         metadata={"scenes": len(storyboard.scenes), "total_duration_s": round(total, 3)},
     )
@@ -137,20 +154,42 @@ def _schema_check(storyboard: Storyboard) -> AssetCheckResult:
     group_name=GROUP,
     kinds={"python", "json"},
     io_manager_key="json_io_manager",
+    backfill_policy=BACKFILL_POLICY,
 )
 def optimized_prompts(
     context: AssetExecutionContext,
-    prompt: PromptRequest,
+    prompt,
+    script,
+    script_writer: ScriptWriter,
+    keyframe_generator: KeyframeGenerator,
+    video_generator: VideoGenerator,
+) -> Output[dict]:
+    """Per scene: the model-facing prompt, negative prompt, camera motion and seed, plus the
+    resolved video model and its settings (which model, and why it was picked)."""
+    results = {}
+    for key, log, (request, board) in each_partition(context, prompt, script):
+        result, token_limit = user_errors_are_final(
+            lambda r=request, b=board, lg=log: _optimize(
+                context, r, b, script_writer, keyframe_generator, video_generator, lg
+            )
+        )
+        results[key] = result
+        add_metadata(context, key, _optimized_metadata(result, token_limit))
+    return Output(results)
+
+
+def _optimize(
+    context: AssetExecutionContext,
+    request: PromptRequest,
     script: Storyboard,
     script_writer: ScriptWriter,
     keyframe_generator: KeyframeGenerator,
     video_generator: VideoGenerator,
-) -> Output[OptimizedPrompts]:
-    """Per scene: the model-facing prompt, negative prompt, camera motion and seed, plus the
-    resolved video model and its settings (which model, and why it was picked)."""
-    settings = prompt.settings
+    log,
+) -> tuple[OptimizedPrompts, str]:
+    settings = request.settings
     plan = video_generator.plan(settings, keyframe_generator)
-    context.log.info(f"video model: {plan.model} ({plan.reason}); keyframes: {plan.keyframe_model}")
+    log(f"video model: {plan.model} ({plan.reason}); keyframes: {plan.keyframe_model}")
     for note in plan.notes:
         context.log.warning(note)
     # The text encoder that reads the prompts: the video model's (text-to-video) or the
@@ -158,9 +197,7 @@ def optimized_prompts(
     encoder = plan.weights_path if plan.conditioning == "text" else plan.keyframe_weights_path
     english = None
     if encoder and script.language == "zh":
-        english = script_writer.translate(
-            [s.description for s in script.scenes], prompt, context.log.info
-        )
+        english = script_writer.translate([s.description for s in script.scenes], request, log)
         if english is None:
             context.log.warning(
                 "the prompts stay in Chinese: CLIP text encoders read English; set script_model "
@@ -177,27 +214,29 @@ def optimized_prompts(
     ).model_copy(update={"video": plan})
     if english:
         result.optimizer = "rules + llm translation"
-    return Output(
-        result,
-        metadata={
-            "video_model": plan.model,
-            "video_model_reason": plan.reason,
-            "backend": plan.backend,
-            "pipeline": plan.pipeline,
-            "weights": plan.weights_path or "none",
-            "keyframe_model": plan.keyframe_model,
-            "device": plan.device,
-            "dtype": plan.dtype,
-            "memory_mode": plan.memory_mode,
-            "size": f"{plan.width}x{plan.height}",
-            "fps": plan.fps,
-            "style": result.style,
-            "optimizer": result.optimizer,
-            "token_limit": f"{limit} ({'tokenizer' if count_tokens else 'estimate'})",
-            "base_seed": result.base_seed,
-            "prompts": _table(
-                ["#", "seed", "camera", "prompt"],
-                [[s.scene_number, s.seed, s.camera.name, s.prompt[:200]] for s in result.scenes],
-            ),
-        },
-    )
+    return result, f"{limit} ({'tokenizer' if count_tokens else 'estimate'})"
+
+
+def _optimized_metadata(result: OptimizedPrompts, token_limit: str) -> dict:
+    plan = result.video
+    return {
+        "video_model": plan.model,
+        "video_model_reason": plan.reason,
+        "backend": plan.backend,
+        "pipeline": plan.pipeline,
+        "weights": plan.weights_path or "none",
+        "keyframe_model": plan.keyframe_model,
+        "device": plan.device,
+        "dtype": plan.dtype,
+        "memory_mode": plan.memory_mode,
+        "size": f"{plan.width}x{plan.height}",
+        "fps": plan.fps,
+        "style": result.style,
+        "optimizer": result.optimizer,
+        "token_limit": token_limit,
+        "base_seed": result.base_seed,
+        "prompts": _table(
+            ["#", "seed", "camera", "prompt"],
+            [[s.scene_number, s.seed, s.camera.name, s.prompt[:200]] for s in result.scenes],
+        ),
+    }

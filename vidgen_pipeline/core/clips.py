@@ -27,6 +27,9 @@ class SceneClip:
     fps: float
     info: dict = field(default_factory=dict)  # backend, model, seconds, ...
     mp4_path: Path | None = None  # the scene's own mp4, once persisted
+    # A folder already holding these frames as ``%06d.png`` (a scene-cache entry): storage
+    # links to those files instead of encoding the frames again.
+    source_dir: Path | None = None
 
     @property
     def duration_s(self) -> float:

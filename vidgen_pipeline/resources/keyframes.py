@@ -68,7 +68,8 @@ class KeyframeGenerator(DiffusersSettings):
         return weights
 
     def make(self, storyboard: Storyboard, prompts: OptimizedPrompts, log=print) -> list[Keyframe]:
-        """One keyframe per scene at the video's size; the model is freed afterwards."""
+        """One keyframe per scene at the video's size; the model stays loaded for the next
+        prompt of the run until ``release()``."""
         plan = prompts.video
         if plan.keyframe_model == "none":
             return []
@@ -98,45 +99,46 @@ class KeyframeGenerator(DiffusersSettings):
         weights = self.resolve(plan.keyframe_weights_path or plan.keyframe_model)
         device = plan.keyframe_device
         pipe = runtime.load_pipeline(weights, plan.keyframe_dtype, device, self, log=log)
-        mode = plan.keyframe_memory_mode
-        if mode == "auto":
-            mode = runtime.auto_memory_mode(KEYFRAME_VRAM_GB)
-        runtime.place(pipe, mode, device, self.attention)
+        mode = runtime.placement(pipe)
+        if mode is None:  # placed once per process: later prompts of a run reuse it
+            mode = plan.keyframe_memory_mode
+            if mode == "auto":
+                mode = runtime.auto_memory_mode(KEYFRAME_VRAM_GB)
+            runtime.place(pipe, mode, device, self.attention)
         keyframes = []
-        try:
-            for scene in prompts.scenes:
-                started = time.perf_counter()
-                generator = torch.Generator("cpu").manual_seed(scene.seed)
-                kwargs = {
-                    "prompt": scene.prompt,
-                    "height": plan.height,
-                    "width": plan.width,
-                    "num_inference_steps": plan.keyframe_steps,
-                    "guidance_scale": plan.keyframe_guidance_scale,
-                    "generator": generator,
-                }
-                if plan.keyframe_guidance_scale and plan.keyframe_guidance_scale > 1:
-                    kwargs["negative_prompt"] = scene.negative_prompt
-                image = pipe(**kwargs).images[0]
-                seconds = round(time.perf_counter() - started, 3)
-                log(f"keyframe {scene.scene_number}/{len(prompts.scenes)} in {seconds} s ({mode})")
-                keyframes.append(
-                    Keyframe(
-                        scene.scene_number,
-                        image,
-                        {
-                            "source": plan.keyframe_model,
-                            "generated": True,
-                            "pipeline": type(pipe).__name__,
-                            "seed": scene.seed,
-                            "steps": plan.keyframe_steps,
-                            "seconds": seconds,
-                        },
-                    )
+        for scene in prompts.scenes:
+            started = time.perf_counter()
+            generator = torch.Generator("cpu").manual_seed(scene.seed)
+            kwargs = {
+                "prompt": scene.prompt,
+                "height": plan.height,
+                "width": plan.width,
+                "num_inference_steps": plan.keyframe_steps,
+                "guidance_scale": plan.keyframe_guidance_scale,
+                "generator": generator,
+            }
+            if plan.keyframe_guidance_scale and plan.keyframe_guidance_scale > 1:
+                kwargs["negative_prompt"] = scene.negative_prompt
+            image = pipe(**kwargs).images[0]
+            seconds = round(time.perf_counter() - started, 3)
+            log(f"keyframe {scene.scene_number}/{len(prompts.scenes)} in {seconds} s ({mode})")
+            keyframes.append(
+                Keyframe(
+                    scene.scene_number,
+                    image,
+                    {
+                        "source": plan.keyframe_model,
+                        "generated": True,
+                        "pipeline": type(pipe).__name__,
+                        "seed": scene.seed,
+                        "steps": plan.keyframe_steps,
+                        "seconds": seconds,
+                    },
                 )
-        finally:
-            # The video model needs the memory next (same process with the in-process executor).
-            runtime.release(pipe)
-            del pipe
-            runtime.collect()
+            )
         return keyframes
+
+    def release(self) -> None:
+        """Free the text-to-image model (the video model needs the memory next); the
+        ``keyframes`` asset calls this after its last prompt."""
+        runtime.release_all()

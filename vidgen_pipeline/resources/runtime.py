@@ -10,6 +10,7 @@ import gc
 import os
 import resource
 import time
+from collections import Counter
 from typing import Any
 
 from dagster import ConfigurableResource
@@ -36,6 +37,9 @@ ATTENTION = ("sdpa", "xformers")
 # mode each was placed in (kept across scenes, and lowered when a scene ran out of memory).
 _LOADED: dict[tuple, Any] = {}
 _PLACEMENT: dict[int, str] = {}
+# How often each model was loaded from disk in this process (a backfill's runs should load
+# each model once, not once per prompt); read by tests and the benchmark.
+LOAD_COUNTS: Counter[str] = Counter()
 
 
 class DiffusersSettings(ConfigurableResource):
@@ -166,6 +170,7 @@ def load_pipeline(
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ModelChoiceError(f"could not load {weights.path}: {reason}") from exc
     pipe.set_progress_bar_config(disable=True)  # progress is logged per step instead
+    LOAD_COUNTS[str(weights.path)] += 1
     log(
         f"loaded {type(pipe).__name__} from {weights.path} ({weights.source}) in {dtype} "
         f"in {time.perf_counter() - started:.1f} s"
@@ -245,6 +250,7 @@ def load_chat_model(
         f"loaded {type(model).__name__} from {weights.path} ({weights.source}) in {dtype} "
         f"in {time.perf_counter() - started:.1f} s"
     )
+    LOAD_COUNTS[str(weights.path)] += 1
     _LOADED[key] = (tokenizer, model)
     return _LOADED[key]
 

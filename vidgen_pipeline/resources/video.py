@@ -30,6 +30,7 @@ from vidgen_pipeline.core.models import (
 )
 from vidgen_pipeline.core.prompts import ScenePrompt
 from vidgen_pipeline.core.requests import GenerationSettings
+from vidgen_pipeline.core.scene_cache import SceneCache
 from vidgen_pipeline.core.weights import (
     ResolvedWeights,
     WeightsError,
@@ -72,6 +73,28 @@ class VideoGenerator(DiffusersSettings):
         default="fail",
         description="when the chosen model's weights are missing: fail, or animatic (flagged)",
     )
+    scene_cache: bool = Field(
+        default=True,
+        description="reuse finished scenes (re-runs, restarts after a crash); see cache_dir",
+    )
+    cache_dir: str = Field(default="", description="scene cache folder; empty: VIDGEN_HOME/cache")
+
+    def cache(self) -> SceneCache | None:
+        return (
+            SceneCache(Path(self.cache_dir) if self.cache_dir else None)
+            if self.scene_cache
+            else None
+        )
+
+    def output_settings(self) -> dict:
+        """The settings that shape a clip's frames (part of the scene cache key)."""
+        return {
+            "decode_chunk_size": self.decode_chunk_size,
+            "forward_chunking": self.forward_chunking,
+            "noise_aug_strength": self.noise_aug_strength,
+            "attention": self.attention,
+            "continuity": self.continuity,
+        }
 
     # ----------------------------------------------------------------------------- planning
 

@@ -1,0 +1,205 @@
+"""Finished scene clips, stored under a key of everything that determines them.
+
+A re-run, or a run restarted after a crash, reuses the scenes that were finished, and a
+changed scene (its prompt, seed, model, size, ...) gets a new key, so only it is made again.
+The key covers the video plan (model, weights, size, fps, steps, dtype, device, ...), the
+weights' revision, the video resource's settings, the scene's optimised prompt, negative
+prompt, seed and camera, the frame count, the conditioning image's pixels and the code
+version. Entries live in ``VIDGEN_HOME/cache/scenes`` (safe to delete at any time).
+
+An entry is a folder with the frames as PNG (lossless), the scene's mp4 and ``entry.json``;
+it is written in a temp folder and renamed into place, so a killed run leaves either a whole
+entry or none, and two runs making the same scene at once both end with one whole entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image
+
+import vidgen_pipeline
+from vidgen_pipeline.core.clips import SceneClip
+from vidgen_pipeline.core.storage import vidgen_home
+
+# Bump when the same inputs would render different frames (a renderer change).
+CACHE_VERSION = "1"
+ENTRY = "entry.json"
+# Plan fields that describe the choice rather than shape the frames.
+_DESCRIPTIVE = {"reason", "notes"}
+
+
+def default_cache_dir() -> Path:
+    return vidgen_home() / "cache" / "scenes"
+
+
+def weights_revision(path: str | None) -> str:
+    """A cheap identity of a weights folder: the hub snapshot's commit when the path is in
+    the Hugging Face cache, else a hash of its files' names, sizes and modification times."""
+    if not path:
+        return "none"
+    parts = Path(path).parts
+    if "snapshots" in parts[:-1]:
+        return "hub:" + parts[parts.index("snapshots") + 1]
+    folder = Path(path)
+    if not folder.exists():
+        return "missing"
+    digest = hashlib.sha256()
+    files = [folder] if folder.is_file() else sorted(p for p in folder.rglob("*") if p.is_file())
+    for file in files:
+        stat = file.stat()
+        digest.update(
+            f"{file.relative_to(folder.parent)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode()
+        )
+    return "files:" + digest.hexdigest()[:16]
+
+
+def image_digest(image: Image.Image | np.ndarray | None) -> str:
+    if image is None:
+        return "none"
+    pixels = np.ascontiguousarray(
+        np.asarray(image.convert("RGB") if isinstance(image, Image.Image) else image)
+    )
+    return hashlib.sha256(pixels.tobytes() + str(pixels.shape).encode()).hexdigest()[:24]
+
+
+def scene_key(
+    plan: Mapping[str, Any],
+    scene: Mapping[str, Any],
+    frame_count: int,
+    condition: Image.Image | np.ndarray | None,
+    weights: str,
+    settings: Mapping[str, Any],
+) -> str:
+    """The cache key (hex) of one scene clip; see the module docstring for what it covers."""
+    document = {
+        "cache_version": CACHE_VERSION,
+        "code_version": vidgen_pipeline.__version__,
+        "plan": {k: v for k, v in plan.items() if k not in _DESCRIPTIVE},
+        "scene": dict(scene),
+        "frame_count": frame_count,
+        "condition": image_digest(condition),
+        "weights": weights,
+        "settings": dict(settings),
+    }
+    canonical = json.dumps(document, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def write_png(path, rgb: np.ndarray, compression: int = 1) -> None:
+    """Lossless PNG (zlib level 1 is ~5x faster than 9 and still lossless)."""
+    ok, data = cv2.imencode(
+        ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, compression]
+    )
+    if not ok:
+        raise OSError(f"could not encode {path}")
+    path.write_bytes(data.tobytes())
+
+
+def read_png(data: bytes, where: object = "PNG") -> np.ndarray:
+    bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise OSError(f"{where} is not a readable PNG")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def frame_name(index: int) -> str:
+    return f"{index:06d}.png"
+
+
+class SceneCache:
+    """Scene clips by key under ``root`` (a local folder)."""
+
+    def __init__(self, root: Path | None = None):
+        self.root = Path(root) if root else default_cache_dir()
+
+    def folder(self, key: str) -> Path:
+        return self.root / key[:2] / key
+
+    def get(self, key: str) -> SceneClip | None:
+        """The stored clip, or None when there is no whole entry for ``key``."""
+        folder = self.folder(key)
+        try:
+            entry = json.loads((folder / ENTRY).read_text())
+            frames = np.stack(
+                [
+                    read_png((folder / frame_name(i)).read_bytes(), folder / frame_name(i))
+                    for i in range(entry["frames"])
+                ]
+            )
+        except (OSError, ValueError, KeyError):
+            return None  # absent, or damaged by hand: made again
+        mp4 = folder / "clip.mp4"
+        return SceneClip(
+            entry["scene_number"],
+            frames,
+            entry["fps"],
+            {**entry["info"], "cache": "reused", "cache_key": key[:16]},
+            mp4 if mp4.exists() else None,
+            source_dir=folder,
+        )
+
+    def put(self, key: str, clip: SceneClip) -> SceneClip:
+        """Store ``clip`` (its frames, and its mp4 if made) and return it backed by the entry."""
+        final = self.folder(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.parent / f".tmp-{key[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        try:
+            for index, frame in enumerate(clip.frames):
+                write_png(tmp / frame_name(index), frame)
+            if clip.mp4_path is not None:
+                shutil.copyfile(clip.mp4_path, tmp / "clip.mp4")
+            info = {k: v for k, v in clip.info.items() if k not in ("cache", "cache_key")}
+            entry = {
+                "scene_number": clip.scene_number,
+                "fps": clip.fps,
+                "frames": len(clip.frames),
+                "info": info,
+            }
+            (tmp / ENTRY).write_text(json.dumps(entry, indent=2, default=str))
+            try:
+                os.rename(tmp, final)  # atomic; fails if another run stored it first
+            except OSError:
+                if not (final / ENTRY).exists():
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        clip.info = {**clip.info, "cache": "new", "cache_key": key[:16]}
+        clip.source_dir = final
+        mp4 = final / "clip.mp4"
+        clip.mp4_path = mp4 if mp4.exists() else None
+        return clip
+
+    def remove_stale_temp(self, keep: Iterable[Path] = ()) -> int:
+        """Delete temp folders left by killed runs (their pid is gone); return how many."""
+        removed = 0
+        keep = set(keep)
+        for tmp in self.root.glob("*/.tmp-*"):
+            try:
+                pid = int(tmp.name.split("-")[2])
+            except (IndexError, ValueError):
+                continue
+            if tmp not in keep and not _alive(pid):
+                shutil.rmtree(tmp, ignore_errors=True)
+                removed += 1
+        return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
