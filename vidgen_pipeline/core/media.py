@@ -6,7 +6,10 @@ pip wheels cannot write H.264, and its ``mp4v`` is MPEG-4 Part 2, which browsers
 
 from __future__ import annotations
 
+import os
+import re
 import struct
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -17,6 +20,23 @@ import numpy as np
 
 DEFAULT_CRF = 18
 DEFAULT_PRESET = "medium"
+# libx264's presets, fastest first.
+X264_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+)
+# With a target bitrate: peaks up to 1.5x the target, over a 2 s (2x target) VBV buffer.
+MAXRATE_FACTOR = 1.5
+BUFSIZE_FACTOR = 2.0
+_BITRATE = re.compile(r"(\d+(?:\.\d+)?)([kKmM])")
 
 
 class MediaError(RuntimeError):
@@ -28,18 +48,63 @@ def even_size(width: int, height: int) -> tuple[int, int]:
     return width - width % 2, height - height % 2
 
 
+def bitrate_kbps(bitrate: str) -> float:
+    """``"5000k"`` -> 5000.0, ``"5M"`` -> 5000.0 (kbit/s); ``MediaError`` for anything else."""
+    match = _BITRATE.fullmatch(str(bitrate).strip())
+    if not match or float(match.group(1)) <= 0:
+        raise MediaError(
+            f"bitrate {bitrate!r} is not a positive number of kbit/s or Mbit/s like '5000k' or '5M'"
+        )
+    value = float(match.group(1))
+    return value * 1000 if match.group(2) in "mM" else value
+
+
+def rate_control_args(
+    crf: int = DEFAULT_CRF, preset: str = DEFAULT_PRESET, bitrate: str | None = None
+) -> list[str]:
+    """Validated libx264 options: ``-preset`` and either ``-crf`` or a bitrate with VBV.
+
+    crf must be a whole number 0..51 (0 is lossless, 18 looks lossless, 23 is x264's
+    default); preset one of ``X264_PRESETS``; bitrate like ``"5000k"`` or ``"5M"``. With a
+    bitrate the CRF is not used: ``-b:v`` is the target, ``-maxrate`` 1.5x and ``-bufsize``
+    2x it. Raises ``MediaError`` naming the bad value.
+    """
+    if isinstance(crf, bool) or not isinstance(crf, int | np.integer) or not 0 <= crf <= 51:
+        raise MediaError(f"crf must be a whole number from 0 to 51, not {crf!r}")
+    if preset not in X264_PRESETS:
+        raise MediaError(f"preset {preset!r} is not an x264 preset: {', '.join(X264_PRESETS)}")
+    args = ["-preset", preset]
+    if bitrate is None:
+        return args + ["-crf", str(int(crf))]
+    kbps = bitrate_kbps(bitrate)
+    return args + [
+        "-b:v",
+        f"{kbps:g}k",
+        "-maxrate",
+        f"{kbps * MAXRATE_FACTOR:g}k",
+        "-bufsize",
+        f"{kbps * BUFSIZE_FACTOR:g}k",
+    ]
+
+
 def encode_h264(
     frames: Iterable[np.ndarray],
     path: Path,
     fps: float,
     crf: int = DEFAULT_CRF,
     preset: str = DEFAULT_PRESET,
+    bitrate: str | None = None,
 ) -> int:
     """Write RGB uint8 frames (H, W, 3) to ``path`` as H.264 in mp4; return the frame count.
 
     The file plays in browsers: yuv420p, even dimensions (an odd last row or column is
     cropped), constant frame rate, and the index (``moov``) at the front (``+faststart``).
+    Quality is CRF ``crf`` (default 18), or a target ``bitrate`` such as ``"5000k"`` when
+    given (then ``crf`` is ignored); see ``rate_control_args`` for the checks on each.
     """
+    if not fps or not 0 < float(fps) <= 1000:
+        raise MediaError(f"fps must be above 0 (and at most 1000), not {fps!r}")
+    rate_control = rate_control_args(crf, preset, bitrate)
     iterator = iter(frames)
     try:
         first = next(iterator)
@@ -60,10 +125,7 @@ def encode_h264(
         quality=None,
         macro_block_size=1,
         output_params=[
-            "-crf",
-            str(int(crf)),
-            "-preset",
-            preset,
+            *rate_control,
             "-fps_mode",
             "cfr",
             "-movflags",
@@ -190,3 +252,54 @@ def frames_for_span(start_s: float, end_s: float, fps: float) -> int:
     """Frames covering [start, end) on one global frame grid, so a sequence of scenes never
     drifts from the storyboard's total by more than one frame."""
     return round(end_s * fps) - round(start_s * fps)
+
+
+def vtt_timestamp(seconds: float) -> str:
+    """``3725.5`` -> ``"01:02:05.500"`` (WebVTT's HH:MM:SS.mmm; hours may exceed 99)."""
+    millis = round(seconds * 1000)
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}"
+
+
+def _vtt_payload(text: str) -> str:
+    # Cue text is markup: & and < are escaped, "-->" may not appear, and a blank line would
+    # end the cue, so empty lines are dropped.
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    lines = [line.strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    return "\n".join(line for line in lines if line)
+
+
+def webvtt_text(cues: Iterable[tuple[float, float, str]]) -> str:
+    """A WebVTT document: one numbered cue per ``(start_s, end_s, text)``, sorted by start.
+
+    Raises ``MediaError`` for a negative start or an end not after its start. Text is
+    escaped (``&``, ``<``, ``>``; so ``-->`` becomes ``--&gt;``) and loses its blank lines.
+    """
+    ordered = sorted(cues, key=lambda cue: cue[0])
+    blocks = ["WEBVTT"]
+    for number, (start, end, text) in enumerate(ordered, start=1):
+        if not 0 <= start < end:
+            raise MediaError(
+                f"cue {text[:40]!r}: times {start!r} -> {end!r} are not 0 <= start < end"
+            )
+        blocks.append(
+            f"{number}\n{vtt_timestamp(start)} --> {vtt_timestamp(end)}\n{_vtt_payload(text)}"
+        )
+    return "\n\n".join(blocks) + "\n"
+
+
+def write_webvtt(path: Path, cues: Iterable[tuple[float, float, str]]) -> Path:
+    """Write ``webvtt_text(cues)`` to ``path`` (UTF-8) atomically: a temp file, then a rename."""
+    path = Path(path)
+    text = webvtt_text(cues)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
