@@ -71,6 +71,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="download missing weights from the Hugging Face hub (default: fail with the command)",
     )
     gen.set_defaults(func=generate)
+
+    add = commands.add_parser(
+        "add-prompts",
+        help="register a prompt dataset (CSV, TSV, Parquet, JSONL, TXT) as partitions",
+    )
+    add.add_argument("files", nargs="+", metavar="FILE")
+    add.set_defaults(func=add_prompts)
+
+    back = commands.add_parser(
+        "backfill",
+        help="make the videos of registered partitions, several prompts per run",
+    )
+    back.add_argument(
+        "--missing", action="store_true", help="only partitions without a final video"
+    )
+    back.add_argument("--limit", type=_positive_int, metavar="N", help="at most N partitions")
+    back.add_argument(
+        "--per-run",
+        type=_positive_int,
+        metavar="N",
+        help="partitions per run, each model loaded once per run (default: "
+        "VIDGEN_PARTITIONS_PER_RUN or 8)",
+    )
+    back.add_argument(
+        "--partition", action="append", metavar="KEY", help="only this partition (repeatable)"
+    )
+    back.set_defaults(func=backfill)
     return parser
 
 
@@ -155,47 +182,154 @@ def generate(args: argparse.Namespace) -> int:
 
     from dagster import DagsterInstance
 
+    from vidgen_pipeline.batch import reap_dead_runs
     from vidgen_pipeline.instance import prepare_home
     from vidgen_pipeline.jobs import register_prompt
     from vidgen_pipeline.resources import PromptStoreResource
 
     home = prepare_home()
     with DagsterInstance.get() as instance:
+        for run_id in reap_dead_runs(instance):
+            _say(f"run {run_id} had died (killed?); marked failed, its GPU slot freed")
         key, is_new = register_prompt(request, PromptStoreResource(), instance)
         _say(f"{'added' if is_new else 'updated'} partition {key} (VIDGEN_HOME={home})")
-        job = defs.resolve_job_def("generate_video")
-        from dagster._core.utils import make_new_run_id
-
-        run_id = make_new_run_id()
-        progress = _Progress(instance, run_id)
-        progress.start()
-        try:
-            result = job.execute_in_process(
-                instance=instance,
-                partition_key=key,
-                run_id=run_id,
-                raise_on_error=False,
-                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
-                tags={"vidgen/source": "cli"},
-            )
-        finally:
-            progress.stop()
-        if not result.success:
-            print(
-                f"vidgen: run {run_id} failed: {progress.failure or 'see the run in the UI'}",
-                file=sys.stderr,
-            )
+        result, failure = _execute(defs, instance, {"vidgen/source": "cli"}, partition_key=key)
+        if failure:
+            print(f"vidgen: {failure}", file=sys.stderr)
             return EXIT_FAILED
-        path = _final_path(result)
-    print(path)
+        paths = _final_paths(result)
+        if not paths:
+            raise UserError("the run succeeded but recorded no final_video")
+    print(paths[key])
     return 0
 
 
-def _final_path(result) -> str:
-    for event in result.get_asset_materialization_events():
-        if event.asset_key.to_user_string() == "final_video":
-            return str(event.materialization.metadata["path"].value)
-    raise UserError("the run succeeded but recorded no final_video")
+def _execute(defs, instance, tags: dict, partition_key: str | None = None):
+    """Run `generate_video` in this process with progress on stderr; (result, failure)."""
+    from dagster._core.utils import make_new_run_id
+
+    from vidgen_pipeline.batch import process_tags
+
+    job = defs.resolve_job_def("generate_video")
+    run_id = make_new_run_id()
+    progress = _Progress(instance, run_id)
+    progress.start()
+    try:
+        result = job.execute_in_process(
+            instance=instance,
+            partition_key=partition_key,
+            run_id=run_id,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+            tags={**tags, **process_tags()},
+        )
+    finally:
+        progress.stop()
+    if result.success:
+        return result, None
+    return result, f"run {run_id} failed: {progress.failure or 'see the run in the UI'}"
+
+
+def _final_paths(result) -> dict[str, str]:
+    """The final mp4 of each partition the run materialized."""
+    return {
+        event.partition: str(event.materialization.metadata["path"].value)
+        for event in result.get_asset_materialization_events()
+        if event.asset_key.to_user_string() == "final_video"
+    }
+
+
+def add_prompts(args: argparse.Namespace) -> int:
+    """Register every good row of the files; report bad rows with file and line."""
+    from pathlib import Path
+
+    from dagster import DagsterInstance
+
+    from vidgen_pipeline.batch import register_requests
+    from vidgen_pipeline.core.datasets import read_dataset
+    from vidgen_pipeline.core.requests import PromptStore
+    from vidgen_pipeline.core.storage import default_prompt_store_path
+    from vidgen_pipeline.instance import prepare_home
+
+    results = []
+    for name in args.files:
+        path = Path(name)
+        if not path.is_file():
+            raise UserError(f"{name}: no such file")
+        result = read_dataset(path)
+        for problem in result.problems:
+            _say(f"{problem.severity}: {problem}")
+        results.append(result)
+    requests = [request for result in results for request in result.requests]
+    if not requests:
+        raise UserError("no usable rows (see the problems above)")
+    prepare_home()
+    with DagsterInstance.get() as instance:
+        registration = register_requests(
+            requests, PromptStore(default_prompt_store_path()), instance
+        )
+    rows = sum(r.rows for r in results)
+    errors = sum(len(r.errors) for r in results)
+    duplicates = sum(r.duplicates for r in results)
+    _say(
+        f"{rows} rows, {len(requests)} requests ({duplicates} duplicates merged, {errors} "
+        f"problems): {len(registration.new)} new partitions, {len(registration.changed)} "
+        f"changed, {registration.unchanged} unchanged"
+    )
+    _say("make their videos with: vidgen backfill --missing (or from the UI)")
+    print(len(registration.new))
+    return 0
+
+
+def backfill(args: argparse.Namespace) -> int:
+    """Make the videos of many partitions: runs of --per-run partitions each, so every model
+    loads once per run; prints each finished mp4's path on stdout."""
+    from dagster import DagsterInstance
+
+    from vidgen_pipeline.assets.partitioned import partitions_per_run
+    from vidgen_pipeline.batch import missing_partitions, range_tags, reap_dead_runs, run_batches
+    from vidgen_pipeline.definitions import defs
+    from vidgen_pipeline.instance import prepare_home
+    from vidgen_pipeline.partitions import PROMPTS
+
+    prepare_home()
+    with DagsterInstance.get() as instance:
+        for run_id in reap_dead_runs(instance):
+            _say(f"run {run_id} had died (killed?); marked failed, its GPU slot freed")
+        ordered = list(instance.get_dynamic_partitions(PROMPTS))
+        targets = ordered
+        if args.partition:
+            unknown = [key for key in args.partition if key not in set(ordered)]
+            if unknown:
+                raise UserError(f"unknown partitions: {', '.join(unknown)}")
+            targets = [key for key in ordered if key in set(args.partition)]
+        if args.missing:
+            targets = missing_partitions(instance, targets)
+        targets = targets[: args.limit] if args.limit else targets
+        if not targets:
+            _say(
+                "nothing to do: no partitions" + (" without a final video" if args.missing else "")
+            )
+            return 0
+        batches = run_batches(ordered, targets, args.per_run or partitions_per_run())
+        _say(f"{len(targets)} partitions in {len(batches)} runs")
+        failed = 0
+        for number, batch in enumerate(batches, 1):
+            _say(
+                f"run {number}/{len(batches)}: {len(batch)} partitions ({batch[0]} .. {batch[-1]})"
+            )
+            tags = {"vidgen/source": "cli-backfill", **range_tags(batch)}
+            result, failure = _execute(defs, instance, tags)
+            if failure:
+                failed += 1
+                _say(f"vidgen: {failure}")
+                continue
+            for path in _final_paths(result).values():
+                print(path, flush=True)
+    if failed:
+        print(f"vidgen: {failed} of {len(batches)} runs failed", file=sys.stderr)
+        return EXIT_FAILED
+    return 0
 
 
 def _say(message: str) -> None:

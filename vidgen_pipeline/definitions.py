@@ -11,7 +11,7 @@ from vidgen_pipeline.resources import (
     ScriptWriter,
     VideoGenerator,
 )
-from vidgen_pipeline.sensors import generate_added_prompts
+from vidgen_pipeline.sensors import generate_added_prompts, nightly_missing, prompt_datasets
 
 
 def make_resources(**overrides) -> dict:
@@ -32,6 +32,7 @@ def make_resources(**overrides) -> dict:
 defs = Definitions(
     assets=ALL_ASSETS,
     jobs=[generate_video_job, add_prompt_job],
-    sensors=[generate_added_prompts],
+    sensors=[generate_added_prompts, prompt_datasets],
+    schedules=[nightly_missing],
     resources=make_resources(),
 )

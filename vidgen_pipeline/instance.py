@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 from importlib.resources import files
@@ -15,13 +16,25 @@ def prepare_home() -> Path:
     home = vidgen_home()
     dagster_dir = dagster_home()
     dagster_dir.mkdir(parents=True, exist_ok=True)
-    config = dagster_dir / "dagster.yaml"
-    if not config.exists():
-        with files("vidgen_pipeline").joinpath("dagster.yaml").open("rb") as src:
-            with open(config, "wb") as dest:
-                shutil.copyfileobj(src, dest)
     os.environ["VIDGEN_HOME"] = str(home)
     os.environ["DAGSTER_HOME"] = str(dagster_dir)
+    config = dagster_dir / "dagster.yaml"
+    ready = dagster_dir / ".initialized"
+    if ready.exists():
+        return home
+    # Two commands started at once on a new home must not both create the SQLite tables.
+    with open(dagster_dir / ".init.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not config.exists():
+            with files("vidgen_pipeline").joinpath("dagster.yaml").open("rb") as src:
+                with open(config, "wb") as dest:
+                    shutil.copyfileobj(src, dest)
+        if not ready.exists():
+            from dagster import DagsterInstance
+
+            with DagsterInstance.get():  # creates the storage's tables
+                pass
+            ready.touch()
     return home
 
 

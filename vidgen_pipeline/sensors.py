@@ -1,15 +1,36 @@
-"""Sensors: turn prompts added in the Launchpad into video runs."""
+"""Sensors and the schedule: prompts added in the Launchpad, prompt datasets dropped into
+``VIDGEN_HOME/datasets``, and a nightly batch of whatever is still missing."""
+
+import json
+import os
 
 from dagster import (
+    AssetKey,
     DagsterRunStatus,
+    DefaultScheduleStatus,
     DefaultSensorStatus,
     RunRequest,
+    RunsFilter,
     RunStatusSensorContext,
+    ScheduleEvaluationContext,
+    SensorEvaluationContext,
+    SensorResult,
     SkipReason,
     run_status_sensor,
+    schedule,
+    sensor,
 )
+from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
+from dagster._core.definitions.events import AssetKeyPartitionKey
 
+from vidgen_pipeline.batch import missing_partitions, plan_registration
+from vidgen_pipeline.core.datasets import file_stamp, find_datasets, read_dataset
+from vidgen_pipeline.core.requests import PromptStore
+from vidgen_pipeline.core.storage import default_prompt_store_path, vidgen_home
 from vidgen_pipeline.jobs import AddPromptConfig, add_prompt_job, generate_video_job
+from vidgen_pipeline.partitions import PROMPTS, prompts_partitions
+
+ASSETS = ("prompt", "script", "optimized_prompts", "keyframes", "scene_clips", "final_video")
 
 
 @run_status_sensor(
@@ -26,3 +47,85 @@ def generate_added_prompts(context: RunStatusSensorContext):
         return SkipReason("the add_prompt run has no prompt config")
     key = AddPromptConfig(**op_config).to_request().partition_key
     return RunRequest(run_key=f"{context.dagster_run.run_id}:{key}", partition_key=key)
+
+
+def datasets_dir():
+    return vidgen_home() / "datasets"
+
+
+def backfill_request(context, keys: list[str], reason: str) -> RunRequest:
+    """A backfill of every asset of ``keys``: Dagster splits it into runs of
+    ``VIDGEN_PARTITIONS_PER_RUN`` partitions (the assets' backfill policy)."""
+    graph = context.repository_def.asset_graph
+    subset = AssetGraphSubset.from_asset_partition_set(
+        {AssetKeyPartitionKey(AssetKey(name), key) for name in ASSETS for key in keys}, graph
+    )
+    return RunRequest.for_asset_graph_subset(subset, tags={"vidgen/source": reason})
+
+
+@sensor(
+    asset_selection=list(ASSETS),
+    default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+)
+def prompt_datasets(context: SensorEvaluationContext):
+    """Turns new or changed rows of the files in `VIDGEN_HOME/datasets` (CSV, TSV, Parquet,
+    JSONL, TXT) into `prompts` partitions and one backfill of their videos.
+
+    The cursor holds each file's size and modification time, so an untouched file is not
+    read again; the prompt store holds each partition's request, so a row is requested again
+    only when it changed. Bad rows and unreadable files are logged and skipped; the rest goes through.
+    """
+    folder = datasets_dir()
+    if not folder.is_dir():
+        return SkipReason(f"no datasets folder at {folder}")
+    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    store = PromptStore(default_prompt_store_path())
+    existing = set(context.instance.get_dynamic_partitions(PROMPTS))
+    new, to_run, read = [], [], {}
+    for path in find_datasets(folder):
+        stamp = "{}:{}".format(*file_stamp(path))
+        if seen.get(path.name) == stamp:
+            continue  # not touched since the last tick: not even read
+        read[path.name] = stamp
+        result = read_dataset(path)
+        for problem in result.problems:
+            context.log.warning(str(problem))
+        registration = plan_registration(result.requests, store, existing | set(new))
+        new += registration.new
+        to_run += [key for key in registration.to_run if key not in to_run]
+        context.log.info(
+            f"{path.name}: {result.rows} rows, {len(registration.new)} new partitions, "
+            f"{len(registration.changed)} changed, {registration.unchanged} unchanged, "
+            f"{len(result.errors)} problems"
+        )
+    cursor = json.dumps({**seen, **read}, sort_keys=True)
+    if not to_run:
+        return SensorResult(skip_reason=SkipReason("no new or changed rows"), cursor=cursor)
+    return SensorResult(
+        run_requests=[backfill_request(context, to_run, "dataset")],
+        dynamic_partitions_requests=[prompts_partitions.build_add_request(new)] if new else [],
+        cursor=cursor,
+    )
+
+
+@schedule(
+    cron_schedule=os.environ.get("VIDGEN_NIGHTLY_CRON", "0 2 * * *"),
+    target=list(ASSETS),
+    default_status=DefaultScheduleStatus.RUNNING,
+    execution_timezone=os.environ.get("VIDGEN_TIMEZONE", "UTC"),
+)
+def nightly_missing(context: ScheduleEvaluationContext):
+    """Every night (02:00, `VIDGEN_NIGHTLY_CRON`), one backfill of the partitions whose final
+    video is still missing: failed runs and prompts added while nothing ran."""
+    busy = context.instance.get_runs_count(
+        RunsFilter(
+            statuses=[DagsterRunStatus.QUEUED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
+        )
+    )
+    if busy:
+        return SkipReason(f"{busy} runs are still queued or running; tomorrow then")
+    missing = missing_partitions(context.instance)
+    if not missing:
+        return SkipReason("every partition has its final video")
+    return backfill_request(context, missing, "nightly")

@@ -32,7 +32,11 @@ QUERY = """
   }
   repositoriesOrError {
     ... on RepositoryConnection {
-      nodes { jobs { name } sensors { name sensorState { status } } }
+      nodes {
+        jobs { name }
+        sensors { name sensorState { status } }
+        schedules { name scheduleState { status } }
+      }
     }
   }
 }
@@ -130,7 +134,9 @@ def test_ui_shows_six_partitioned_assets_their_checks_jobs_and_sensor(webserver)
     repo = data["repositoriesOrError"]["nodes"][0]
     assert {"generate_video", "add_prompt_job"} <= {j["name"] for j in repo["jobs"]}
     sensors = {s["name"]: s["sensorState"]["status"] for s in repo["sensors"]}
-    assert sensors == {"generate_added_prompts": "RUNNING"}
+    assert sensors == {"generate_added_prompts": "RUNNING", "prompt_datasets": "RUNNING"}
+    schedules = {s["name"]: s["scheduleState"]["status"] for s in repo["schedules"]}
+    assert schedules == {"nightly_missing": "RUNNING"}
 
 
 LAUNCH = """
@@ -178,3 +184,40 @@ def test_launchpad_prompt_becomes_a_video_through_the_daemon(webserver):
     video = home / "storage" / "final_video" / f"{partition_key_for(text)}.mp4"
     facts = probe_video(video)
     assert (facts.width, facts.height, facts.frame_count) == (128, 72, 16)
+
+
+BACKFILLS = """
+{ partitionBackfillsOrError { ... on PartitionBackfills { results { id status numPartitions } } } }
+"""
+RUN_TAGS = "{ runsOrError { ... on Runs { results { status tags { key value } } } } }"
+
+
+def test_a_dataset_dropped_in_the_folder_becomes_one_backfill_run(webserver):
+    """The sensor turns the rows into partitions and a backfill; the daemon runs both
+    prompts in one run (the backfill policy), so each model would load once."""
+    _, home = webserver
+    port = webserver[0]
+    folder = home / "datasets"
+    folder.mkdir(exist_ok=True)
+    tmp = folder / "shots.csv.tmp"  # written aside, then renamed: never read half-written
+    tmp.write_text("prompt,duration\nA paper lantern rises.,1\nA red door opens.,1\n")
+    tmp.rename(folder / "shots.csv")
+    keys = {partition_key_for("A paper lantern rises."), partition_key_for("A red door opens.")}
+    videos = [home / "storage" / "final_video" / f"{key}.mp4" for key in keys]
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not all(v.exists() for v in videos):
+        time.sleep(3)
+    assert all(v.exists() for v in videos), [v.name for v in videos]
+    backfills = graphql(port, BACKFILLS)["partitionBackfillsOrError"]["results"]
+    assert len(backfills) == 1
+    runs = graphql(port, RUN_TAGS)["runsOrError"]["results"]
+    ranges = [
+        {t["key"]: t["value"] for t in run["tags"]}
+        for run in runs
+        if any(t["key"] == "dagster/backfill" for t in run["tags"])
+    ]
+    assert len(ranges) == 1  # both prompts in one run
+    assert {
+        ranges[0]["dagster/asset_partition_range_start"],
+        ranges[0]["dagster/asset_partition_range_end"],
+    } == keys

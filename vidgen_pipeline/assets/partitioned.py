@@ -9,6 +9,7 @@ partitions, one result per check holds each partition's figures and fails if any
 """
 
 import os
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -19,6 +20,7 @@ from dagster import (
     AssetExecutionContext,
     BackfillPolicy,
     Backoff,
+    BetaWarning,
     Failure,
     MetadataValue,
     RetryPolicy,
@@ -28,6 +30,10 @@ from vidgen_pipeline.core.models import ModelChoiceError
 from vidgen_pipeline.core.weights import WeightsError
 
 T = TypeVar("T")
+
+# Backfill policies are marked beta; they are what makes a run cover several prompts, and
+# the warning would print on every command.
+warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=BetaWarning)
 
 DEFAULT_PARTITIONS_PER_RUN = 8
 

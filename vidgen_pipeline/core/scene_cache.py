@@ -29,7 +29,7 @@ from PIL import Image
 
 import vidgen_pipeline
 from vidgen_pipeline.core.clips import SceneClip
-from vidgen_pipeline.core.storage import vidgen_home
+from vidgen_pipeline.core.storage import process_alive, vidgen_home
 
 # Bump when the same inputs would render different frames (a renderer change).
 CACHE_VERSION = "1"
@@ -189,17 +189,7 @@ class SceneCache:
                 pid = int(tmp.name.split("-")[2])
             except (IndexError, ValueError):
                 continue
-            if tmp not in keep and not _alive(pid):
+            if tmp not in keep and not process_alive(pid):
                 shutil.rmtree(tmp, ignore_errors=True)
                 removed += 1
         return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -86,8 +86,33 @@ def scratch_dir(label: str) -> Iterator[Path]:
     moved into storage (same filesystem, so the move is a rename); removed afterwards."""
     root = vidgen_home() / "tmp"
     root.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=root))
+    _remove_orphans(root)
+    folder = Path(tempfile.mkdtemp(prefix=f"{label}-{os.getpid()}-", dir=root))
     try:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _remove_orphans(root: Path) -> None:
+    """Remove scratch folders of processes that are gone (a run killed mid-step)."""
+    for child in root.iterdir():
+        try:
+            pid = int(child.name.rsplit("-", 2)[1])
+        except (IndexError, ValueError):
+            continue
+        if not process_alive(pid):
+            shutil.rmtree(child, ignore_errors=True)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (tells a killed run's leftovers)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

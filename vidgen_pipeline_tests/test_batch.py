@@ -1,0 +1,385 @@
+"""Batch runs: the dataset sensor, `vidgen add-prompts` / `vidgen backfill`, runs that cover
+several prompts and load each model once, the nightly schedule, and resume after a kill."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from dagster import (
+    DagsterRunStatus,
+    RunsFilter,
+    SensorResult,
+    SkipReason,
+    build_schedule_context,
+    build_sensor_context,
+)
+
+from vidgen_pipeline.assets import ALL_ASSETS
+from vidgen_pipeline.batch import range_tags, register_requests, run_batches
+from vidgen_pipeline.core.media import probe_video, read_frames
+from vidgen_pipeline.core.requests import (
+    GenerationSettings,
+    PromptRequest,
+    PromptStore,
+    is_safe_key,
+)
+from vidgen_pipeline.core.storage import default_prompt_store_path
+from vidgen_pipeline.definitions import defs
+from vidgen_pipeline.partitions import PROMPTS
+from vidgen_pipeline.resources import runtime
+from vidgen_pipeline.sensors import nightly_missing, prompt_datasets
+from vidgen_pipeline_tests.conftest import VIDGEN, cli_env, dataset
+from vidgen_pipeline_tests.fixtures.tiny_llm import save_tiny_chat_llm
+from vidgen_pipeline_tests.fixtures.tiny_models import save_tiny_sd, save_tiny_svd
+
+
+def tick(instance, cursor=None):
+    context = build_sensor_context(
+        instance=instance, cursor=cursor, repository_def=defs.get_repository_def()
+    )
+    return prompt_datasets(context)
+
+
+def apply(instance, result: SensorResult) -> list[str]:
+    """Do what the daemon does with the sensor's partition requests; return the new keys."""
+    keys = [k for request in result.dynamic_partitions_requests for k in request.partition_keys]
+    if keys:
+        instance.add_dynamic_partitions(PROMPTS, keys)
+    return keys
+
+
+def requested(result: SensorResult) -> set[str]:
+    (request,) = result.run_requests
+    subset = request.asset_graph_subset
+    assert subset is not None, "the sensor asks for a backfill (runs of several partitions)"
+    keys = {
+        akpk.partition_key
+        for akpk in subset.iterate_asset_partitions()
+        if akpk.asset_key.to_user_string() == "final_video"
+    }
+    assets = {akpk.asset_key.to_user_string() for akpk in subset.iterate_asset_partitions()}
+    assert assets == {a.key.to_user_string() for a in ALL_ASSETS}  # the whole graph
+    return keys
+
+
+# --------------------------------------------------------------------------- the sensor
+
+
+def test_sensor_registers_both_vbench_files_in_one_tick_and_never_twice(instance, vidgen_home):
+    folder = vidgen_home / "datasets"
+    folder.mkdir()
+    for name in ("vbench_all_dimension_en.txt", "vbench_all_dimension_zh.txt"):
+        shutil.copy(dataset(name), folder / name)
+    started = time.perf_counter()
+    first = tick(instance)
+    seconds = time.perf_counter() - started
+    new = apply(instance, first)
+    print(f"\nsensor tick over 2 x 946 VBench lines: {seconds:.1f} s, {len(new)} partitions")
+    # 944 distinct English prompts and 943 distinct Chinese ones (three pairs of English
+    # prompts share a translation); no English prompt equals a Chinese one.
+    assert len(new) == 944 + 943 == len(set(new))
+    assert all(is_safe_key(key) for key in new)
+    assert requested(first) == set(new)
+    assert len(instance.get_dynamic_partitions(PROMPTS)) == 1887
+    # The second tick reads nothing (the cursor) and requests nothing.
+    second = tick(instance, first.cursor)
+    assert not second.run_requests and not second.dynamic_partitions_requests
+    # Rewritten with the same rows (new mtime): read again, still nothing requested.
+    for path in folder.iterdir():
+        path.write_bytes(path.read_bytes())
+    third = tick(instance, second.cursor)
+    assert not third.run_requests and not third.dynamic_partitions_requests
+
+
+def test_changed_row_is_requested_again_and_only_it(instance, vidgen_home):
+    folder = vidgen_home / "datasets"
+    folder.mkdir()
+    path = folder / "shots.csv"
+    path.write_text(
+        "prompt,style,duration\nA mug of tea steams.,cinematic,2\nA kite over a beach.,anime,2\n"
+    )
+    first = tick(instance)
+    keys = apply(instance, first)
+    assert len(keys) == 2
+    path.write_text(
+        "prompt,style,duration\nA mug of tea steams.,cinematic,2\nA kite over a beach.,none,3\n"
+    )
+    second = tick(instance, first.cursor)
+    assert not apply(instance, second)  # same prompts: no new partitions
+    (changed,) = requested(second)
+    assert changed == PromptRequest(text="A kite over a beach.").partition_key
+    stored = PromptStore(default_prompt_store_path()).get(changed)
+    assert (stored.settings.style, stored.settings.duration_s) == ("none", 3.0)
+
+
+def test_bad_files_are_reported_and_the_good_rows_go_through(instance, vidgen_home):
+    folder = vidgen_home / "datasets"
+    folder.mkdir()
+    (folder / "junk.csv").write_bytes(bytes(range(256)) * 8)
+    (folder / "empty.jsonl").write_bytes(b"")
+    (folder / "rows.csv").write_text(
+        "prompt,seed\nA red kite.,1\n,2\nA blue kite.,not-a-number\nA green kite.,3\n"
+    )
+    result = tick(instance)
+    keys = apply(instance, result)
+    assert sorted(keys) == sorted(
+        PromptRequest(text=t, settings=GenerationSettings(seed=s)).partition_key
+        for t, s in (("A red kite.", 1), ("A green kite.", 3))
+    )
+    # Still running: the next tick with the same files is quiet, a fixed file goes through.
+    (folder / "junk.csv").write_text("prompt\nA white kite.\n")
+    again = tick(instance, result.cursor)
+    assert len(apply(instance, again)) == 1
+
+
+# ------------------------------------------------------------------- the shell commands
+
+
+def vidgen(home: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*VIDGEN, *args], env=cli_env(home), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_add_prompts_then_backfill_missing_with_a_limit(tmp_path):
+    home = tmp_path / "home"
+    data = tmp_path / "batch.csv"
+    data.write_text(
+        "prompt,duration,scenes\n"
+        "A paper boat on a puddle.,1,1\n"
+        "A paper boat on a puddle.,1,1\n"
+        "A snail climbs a leaf.,1,2\n"
+        "A candle flickers.,zero,1\n"
+        "A windmill turns.,1,1\n"
+    )
+    added = vidgen(home, "add-prompts", str(data))
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.strip() == "3"
+    assert "batch.csv:5: " in added.stderr  # the bad duration, with file and line
+    assert vidgen(home, "add-prompts", str(data)).stdout.strip() == "0"
+
+    first = vidgen(home, "backfill", "--missing", "--limit", "2", "--per-run", "2")
+    assert first.returncode == 0, first.stderr
+    paths = [Path(line) for line in first.stdout.split()]
+    assert len(paths) == 2 and all(p.is_file() for p in paths)
+    assert "2 partitions in 1 runs" in first.stderr
+    rest = vidgen(home, "backfill", "--missing")
+    assert rest.returncode == 0, rest.stderr
+    (last,) = [Path(line) for line in rest.stdout.split()]
+    assert probe_video(last).codec == "h264" and last not in paths
+    done = vidgen(home, "backfill", "--missing")
+    assert done.returncode == 0 and done.stdout == ""
+    assert "nothing to do" in done.stderr
+
+
+def test_add_prompts_refuses_a_file_without_usable_rows(tmp_path):
+    data = tmp_path / "nothing.csv"
+    data.write_text("text\nno prompt column here\n")
+    done = vidgen(tmp_path / "home", "add-prompts", str(data))
+    assert done.returncode == 2 and done.stdout == ""
+    assert "nothing.csv" in done.stderr and "prompt" in done.stderr
+
+
+def test_run_batches_are_contiguous_and_bounded():
+    ordered = list("abcdefghij")
+    assert run_batches(ordered, "abcdefg", 3) == [list("abc"), list("def"), ["g"]]
+    # A gap (h is done) ends a run: a run covers a range of partitions.
+    assert run_batches(ordered, "fgij", 8) == [["f", "g"], ["i", "j"]]
+    assert run_batches(ordered, [], 4) == []
+
+
+# ---------------------------------------------- several prompts per run, models loaded once
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("batch_models")
+    return {
+        "svd": save_tiny_svd(root / "svd"),
+        "sd": save_tiny_sd(root / "sd"),
+        "llm": save_tiny_chat_llm(root / "llm"),
+    }
+
+
+def test_a_run_of_five_partitions_loads_each_model_once(instance, vidgen_home, tiny_models):
+    settings = GenerationSettings(
+        script_model=str(tiny_models["llm"]),
+        video_model=str(tiny_models["svd"]),
+        keyframe_model=str(tiny_models["sd"]),
+        width=64,
+        height=64,
+        fps=4.0,
+        frames=4,
+        steps=2,
+        keyframe_steps=2,
+        duration_s=1.0,
+    )
+    requests = [
+        PromptRequest(text=f"Shot {n}: a lantern floats on a river.", settings=settings)
+        for n in range(5)
+    ]
+    registration = register_requests(requests, PromptStore(default_prompt_store_path()), instance)
+    keys = registration.new
+    assert len(keys) == 5
+    ordered = list(instance.get_dynamic_partitions(PROMPTS))
+    (batch,) = run_batches(ordered, keys, 8)
+    runtime.LOAD_COUNTS.clear()
+    result = defs.resolve_job_def("generate_video").execute_in_process(
+        instance=instance,
+        tags=range_tags(batch),
+        raise_on_error=False,
+        run_config={
+            "resources": {"script_writer": {"config": {"max_new_tokens": 24, "attempts": 1}}}
+        },
+    )
+    assert result.success
+    assert dict(runtime.LOAD_COUNTS) == {str(path): 1 for path in tiny_models.values()}
+    finals = [
+        e for e in result.get_asset_materialization_events() if e.asset_key.path == ["final_video"]
+    ]
+    assert sorted(e.partition for e in finals) == sorted(keys)
+    paths = {e.partition: e.materialization.metadata["path"].value for e in finals}
+    assert len(set(paths.values())) == 5
+    for key, path in paths.items():
+        assert key in path and probe_video(Path(path)).frame_count == 4
+    # One result per check for the run, with every partition's figures in it.
+    counts = [
+        e for e in result.get_asset_check_evaluations() if e.check_name == "frame_counts_as_planned"
+    ]
+    assert len(counts) == 1 and counts[0].passed
+    assert set(counts[0].metadata["by_partition"].value) == set(keys)
+
+
+# ----------------------------------------------------------------------- the schedule
+
+
+def test_nightly_schedule_asks_for_the_missing_partitions_only(instance, vidgen_home):
+    store = PromptStore(default_prompt_store_path())
+    requests = [
+        PromptRequest(text=t, settings=GenerationSettings(duration_s=1.0, width=64, height=64))
+        for t in ("An owl blinks.", "A river bends.", "Snow falls on a roof.")
+    ]
+    keys = register_requests(requests, store, instance).new
+    defs.resolve_job_def("generate_video").execute_in_process(
+        instance=instance, partition_key=keys[0]
+    )
+    context = build_schedule_context(instance=instance, repository_def=defs.get_repository_def())
+    request = nightly_missing(context)
+    keys_asked = {
+        akpk.partition_key
+        for akpk in request.asset_graph_subset.iterate_asset_partitions()
+        if akpk.asset_key.to_user_string() == "final_video"
+    }
+    assert keys_asked == set(keys[1:])
+    for key in keys[1:]:
+        defs.resolve_job_def("generate_video").execute_in_process(
+            instance=instance, partition_key=key
+        )
+    assert isinstance(nightly_missing(context), SkipReason)
+
+
+# -------------------------------------------------------------------- kill and resume
+
+
+RESUME_ARGS = ["--duration", "9", "--scenes", "3", "--width", "640", "--height", "360"]
+RESUME_TEXT = "A lighthouse at dusk. Waves break on the rocks. The lamp turns on."
+
+
+def decoded(path: Path) -> list[np.ndarray]:
+    return list(read_frames(path))
+
+
+def test_killed_in_scene_two_resumes_with_scene_one_and_the_same_video(tmp_path):
+    # The reference: one uninterrupted run in another home.
+    reference = vidgen(tmp_path / "reference", "generate", RESUME_TEXT, *RESUME_ARGS)
+    assert reference.returncode == 0, reference.stderr
+    reference_path = Path(reference.stdout.split()[-1])
+
+    home = tmp_path / "home"
+    proc = subprocess.Popen(
+        [*VIDGEN, "generate", RESUME_TEXT, *RESUME_ARGS],
+        env=cli_env(home),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    seen = []
+    deadline = time.monotonic() + 240
+    for line in proc.stderr:
+        seen.append(line)
+        if "scene 2/3: " in line or time.monotonic() > deadline:
+            break
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert any("scene 2/3: " in line for line in seen), "".join(seen[-20:])
+    assert not (home / "storage" / "final_video").exists()
+
+    again = vidgen(home, "generate", RESUME_TEXT, *RESUME_ARGS)
+    assert again.returncode == 0, again.stderr
+    assert "had died (killed?); marked failed" in again.stderr  # its GPU slot freed
+    assert "scene 1/3: reused from the scene cache" in again.stderr
+    assert "scene 2/3: reused" not in again.stderr
+    path = Path(again.stdout.split()[-1])
+    ours, theirs = decoded(path), decoded(reference_path)
+    assert len(ours) == len(theirs) == 216
+    assert all(np.array_equal(a, b) for a, b in zip(ours, theirs, strict=True))
+    # No partial files anywhere: no temp files, no temp cache entries, no scratch left.
+    leftovers = [
+        p
+        for p in home.rglob("*")
+        if p.name.endswith(".tmp") or p.name.startswith(".tmp-") or p.parent.name == "tmp"
+    ]
+    assert leftovers == []
+    metadata = _latest_metadata(home, "scene_clips")
+    assert metadata["reused_scenes"] == [1]
+
+
+def _latest_metadata(home: Path, asset: str) -> dict:
+    from dagster import AssetKey, DagsterInstance
+
+    os.environ["DAGSTER_HOME"] = str(home / "dagster")
+    try:
+        with DagsterInstance.get() as instance:
+            event = instance.get_latest_materialization_event(AssetKey(asset))
+            return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+    finally:
+        del os.environ["DAGSTER_HOME"]
+
+
+def test_two_runs_of_one_partition_at_once_both_finish_whole(tmp_path):
+    home = tmp_path / "home"
+    args = ["generate", "Two clocks tick side by side.", "--duration", "2", "--scenes", "2"]
+    args += ["--width", "320", "--height", "180"]
+    procs = [
+        subprocess.Popen(
+            [*VIDGEN, *args], env=cli_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    outs = [proc.communicate(timeout=300) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], [o[1][-2000:] for o in outs]
+    (path,) = {out.split()[-1] for out, _ in outs}
+    facts = probe_video(Path(path.decode()))
+    assert facts.frame_count == 48 and facts.codec == "h264"
+    manifest = json.loads(
+        next((home / "storage" / "scene_clips").glob("*/manifest.json")).read_text()
+    )
+    assert [item["frames"] for item in manifest["items"]] == [24, 24]
+    os.environ["DAGSTER_HOME"] = str(home / "dagster")
+    try:
+        from dagster import DagsterInstance
+
+        with DagsterInstance.get() as instance:
+            runs = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.SUCCESS]))
+            assert len(runs) == 2
+    finally:
+        del os.environ["DAGSTER_HOME"]
