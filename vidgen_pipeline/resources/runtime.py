@@ -216,6 +216,8 @@ def place(pipe, mode: str, device: str, attention: str, forward_chunking: bool =
     unet = getattr(pipe, "unet", None)
     if forward_chunking and unet is not None and hasattr(unet, "enable_forward_chunking"):
         unet.enable_forward_chunking(chunk_size=1, dim=1)
+    if device == "cuda":  # the CPU runs the pipeline as loaded, as it always has
+        apply_placement_recipe(pipe, mode, device)
 
 
 def load_chat_model(
@@ -313,3 +315,54 @@ def token_counter(pipeline_folder: str | None):
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
     limit = min(int(getattr(tokenizer, "model_max_length", 77) or 77), 4096)
     return (lambda text: len(tokenizer(text)["input_ids"])), limit
+
+
+# ------------------------------------------------------------------------- speed recipes
+
+RECIPE_ENV = "VIDGEN_RECIPE"
+
+
+def recipe_for_placement(mode: str, device: str):
+    """The speed recipe (``vidgen_pipeline.core.recipes``) for a pipeline placed in memory
+    mode ``mode``: on CUDA ``fast`` when all of it is on the GPU, ``low_memory`` (its forward
+    chunking) when offloaded; none on the CPU. ``VIDGEN_RECIPE`` names another recipe, or
+    ``none``. ``place`` owns dtype, device and offload, the caller the decode chunk, so the
+    recipe returned leaves those alone."""
+    from dataclasses import replace
+
+    from vidgen_pipeline.core import recipes
+
+    if device != "cuda" or mode == "cpu":
+        return None
+    chosen = os.environ.get(RECIPE_ENV, "").strip() or "auto"
+    if chosen == "none":
+        return None
+    if chosen == "auto":
+        recipe = recipes.FAST if mode == "gpu" else recipes.LOW_MEMORY
+    else:
+        try:
+            recipe = recipes.get_recipe(chosen)
+        except ValueError as exc:
+            raise ModelChoiceError(f"{RECIPE_ENV}: {exc}") from None
+    return replace(recipe, dtype=None, offload=None, decode_chunk_size=None)
+
+
+def apply_placement_recipe(pipe, mode: str, device: str) -> list[str]:
+    """Apply ``recipe_for_placement`` once per pipeline and mode (a compiled UNet stays
+    compiled across the clips of a run); return the recipe's notes."""
+    from vidgen_pipeline.core import recipes
+
+    recipe = recipe_for_placement(mode, device)
+    current = recipes.applied_recipe(pipe)
+    if recipe is None:
+        if current is not None:
+            recipes.reset_recipe(pipe)
+        return []
+    if current is not None and current.name == recipe.name:
+        return list(current.notes)
+    if recipe.compile:
+        import torch._dynamo
+
+        # A model that does not compile runs eagerly rather than failing the scene.
+        torch._dynamo.config.suppress_errors = True
+    return recipes.apply_recipe(pipe, recipe, device, move=False)
