@@ -14,7 +14,7 @@ export VIDGEN_HOME
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test ui lint clean
+.PHONY: install demo test ui lint clean bench
 
 install: $(STAMP)
 
@@ -33,6 +33,11 @@ test: $(STAMP)
 ui: $(STAMP)
 	DAGSTER_HOME=$$($(BIN)/python -m vidgen_pipeline.instance)/dagster \
 		$(BIN)/dagster dev -h 127.0.0.1 -p $(PORT) -w workspace.yaml
+
+# make bench: the CPU section, then the GPU one (with --tiny on the CPU when there is no CUDA
+# GPU); writes docs/benchmarks.md (its own sections only) and VIDGEN_HOME/bench/benchmarks.json.
+bench: $(STAMP)
+	$(BIN)/python -m vidgen_pipeline.bench --section all
 
 lint: $(STAMP)
 	$(BIN)/ruff check vidgen_pipeline vidgen_pipeline_tests

@@ -1,0 +1,74 @@
+"""``python -m vidgen_pipeline.bench [--section cpu|gpu|all] [--tiny] [--out PATH]
+[--json PATH] [--recipes a,b] [--steps N] [--budget SECONDS] [--no-clip]``"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from vidgen_pipeline.bench.harness import DEFAULT_MARKDOWN, SECTIONS, copy_section, run
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m vidgen_pipeline.bench",
+        description="Measure the pipeline; write JSON and a markdown section per run.",
+    )
+    parser.add_argument(
+        "--section",
+        default="all",
+        choices=[*SECTIONS, "all"],
+        help="all: every section; gpu runs --tiny on the CPU when there is no CUDA GPU",
+    )
+    parser.add_argument("--tiny", action="store_true", help="gpu: tiny models on the CPU")
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_MARKDOWN, help="markdown file (its section only)"
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="JSON file (default VIDGEN_HOME/bench/benchmarks.json)",
+    )
+    parser.add_argument("--recipes", default=None, help="gpu: comma-separated recipe names")
+    parser.add_argument("--steps", type=int, default=None, help="gpu: timed steps (2-10)")
+    parser.add_argument(
+        "--budget", type=float, default=None, help="gpu: seconds before recipes are skipped"
+    )
+    parser.add_argument("--no-clip", action="store_true", help="gpu: no real 25-step clip")
+    parser.add_argument("--prompts", type=int, default=None, help="cpu: prompts to register")
+    parser.add_argument("--runs", type=int, default=None, help="cpu: pipeline runs")
+    parser.add_argument(
+        "--copy-from",
+        type=Path,
+        default=None,
+        help="measure nothing: copy --section's block from this markdown file into --out "
+        "(the benchmarks.md a device machine wrote)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse(argv)
+    if args.copy_from is not None:
+        keys = [args.section] if args.section != "all" else [*SECTIONS]
+        keys += [f"{k}-tiny" for k in keys]
+        copied = [k for k in keys if copy_section(args.copy_from, args.out, k)]
+        print(f"copied {', '.join(copied) or 'nothing'} into {args.out}")
+        return 0 if copied else 1
+    options = {
+        "recipes": args.recipes.split(",") if args.recipes else None,
+        "steps": args.steps,
+        "budget_s": args.budget,
+        "clip": False if args.no_clip else None,
+        "prompts": args.prompts,
+        "pipeline_runs": args.runs,
+    }
+    run(args.section, args.tiny, args.out, args.json, argv=argv, options=options)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
