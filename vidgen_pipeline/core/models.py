@@ -7,6 +7,7 @@ Any local folder or hub id laid out like a diffusers repository works too: its
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -65,6 +66,7 @@ class VideoModelSpec:
     motion_adapter: str | None = None  # AnimateDiff: adapter repo loaded beside a base model
     unet: ReplacementUNet | None = None  # few-step: a distilled UNet on the base (hub_id)
     guidance: tuple[float, float] | None = None  # (min, max) guidance scale; None: pipeline's
+    base: str | None = None  # the registry entry whose weights (and folder) it runs on
 
     @property
     def conditioning(self) -> str:
@@ -75,8 +77,9 @@ def _video(name, hub_id, pipeline, **overrides) -> VideoModelSpec:
     adapter = overrides.pop("motion_adapter", None)
     unet = overrides.pop("unet", None)
     guidance = overrides.pop("guidance", None)
+    base = overrides.pop("base", None)
     defaults = replace(VIDEO_PIPELINES[pipeline], **overrides)
-    return VideoModelSpec(name, hub_id, pipeline, defaults, adapter, unet, guidance)
+    return VideoModelSpec(name, hub_id, pipeline, defaults, adapter, unet, guidance, base)
 
 
 VIDEO_MODELS: dict[str, VideoModelSpec] = {
@@ -106,11 +109,14 @@ VIDEO_MODELS: dict[str, VideoModelSpec] = {
         # Few-step: AnimateLCM-SVD-xt's consistency-distilled UNet on the SVD-XT base, 4-8
         # steps without classifier-free guidance (min = max = 1.0: one UNet pass a step,
         # about 12x less UNet work than svd-xt's 25 guided steps). Its scheduler
-        # (AnimateLCMSVDStochasticIterativeScheduler) is not part of diffusers.
+        # (AnimateLCMSVDStochasticIterativeScheduler) is not part of diffusers: a port lives in
+        # core/animatelcm_scheduler.py. The base pipeline is svd-xt's (its folder, its cache);
+        # the UNet file goes to VIDGEN_HOME/models/animatelcm-svd-xt/ or the hub cache.
         _video(
             "animatelcm-svd-xt",
             "stabilityai/stable-video-diffusion-img2vid-xt",
             "StableVideoDiffusionPipeline",
+            base="svd-xt",
             steps=4,
             unet=ReplacementUNet(
                 hub_id="wangfuyun/AnimateLCM-SVD-xt",
@@ -173,6 +179,15 @@ class VideoPlan(BaseModel):
     weights_revision: str | None = None
     weights_variant: str | None = None
     motion_adapter_path: str | None = None
+    # Few-step models: the replacement UNet's state dict, the scheduler it was distilled for,
+    # and the guidance range (None: the pipeline's own).
+    unet_weights_path: str | None = None
+    unet_weights_source: str | None = None
+    unet_weights_revision: str | None = None
+    scheduler: str | None = None
+    scheduler_config: dict[str, Any] | None = None
+    min_guidance_scale: float | None = None
+    max_guidance_scale: float | None = None
     device: str
     dtype: str = "fp32"
     memory_mode: str = "cpu"

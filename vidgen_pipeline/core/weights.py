@@ -2,7 +2,8 @@
 
 Every miss says which model, which places were tried and the command that fetches it, and
 a folder is checked before anything loads: ``model_index.json``, every component's folder,
-and safetensors weights (pickle-based ``.bin`` files only when the user opts in).
+and safetensors weights (pickle-based ``.bin`` files only when the user opts in). A single
+file (a few-step model's replacement UNet) is found the same way by ``resolve_file``.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def resolve_weights(
                 kind, name_or_path, candidate, "VIDGEN_HOME/models", allow_unsafe_weights
             )
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
         cached = snapshot_download(hub_id, local_files_only=True)
@@ -105,24 +106,110 @@ def resolve_weights(
         from huggingface_hub import constants
 
         tried.append(f"Hugging Face cache ({constants.HF_HUB_CACHE})")
-    fetch = fetch_command(hub_id, registry_name)
-    if not downloads_allowed(allow_download):
-        raise WeightsError(
-            f"{kind} model {name_or_path!r} ({hub_id}) has no weights here; tried "
-            f"{'; '.join(tried)}; downloading is off (allow_download). Fetch it with: {fetch}"
-        )
     patterns = (
         None if allow_unsafe_weights else ["*.json", "*.txt", "*.model", "*.safetensors", "*.py"]
     )
-    try:
-        downloaded = snapshot_download(hub_id, allow_patterns=patterns)
-    except (HfHubHTTPError, OSError, ValueError) as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    downloaded = _download_or_explain(
+        f"{kind} model {name_or_path!r} ({hub_id})",
+        "has no weights here",
+        tried,
+        fetch_command(hub_id, registry_name),
+        allow_download,
+        lambda: snapshot_download(hub_id, allow_patterns=patterns),
+    )
+    return check(kind, name_or_path, downloaded, "download", allow_unsafe_weights)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its class name when it has none)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _download_or_explain(what, missing, tried, fetch, allow_download, download) -> Path:
+    """``download()`` when downloads are allowed; else, or when it fails, one line naming the
+    places tried and the command that fetches the files."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    if not downloads_allowed(allow_download):
         raise WeightsError(
-            f"{kind} model {name_or_path!r} ({hub_id}): download failed ({reason}); tried "
-            f"{'; '.join(tried)}. Fetch it with: {fetch}"
+            f"{what} {missing}; tried {'; '.join(tried)}; downloading is off (allow_download). "
+            f"Fetch it with: {fetch}"
+        )
+    try:
+        return Path(download())
+    except (HfHubHTTPError, OSError, ValueError) as exc:
+        raise WeightsError(
+            f"{what}: download failed ({first_line(exc)}); tried {'; '.join(tried)}. "
+            f"Fetch it with: {fetch}"
         ) from None
-    return check(kind, name_or_path, Path(downloaded), "download", allow_unsafe_weights)
+
+
+@dataclass(frozen=True)
+class ResolvedFile:
+    """One weights file (a replacement UNet's state dict) and how it was found."""
+
+    path: Path
+    source: str  # "local file", "VIDGEN_HOME/models", "Hugging Face cache", "download"
+    revision: str | None = None  # the hub snapshot's commit, when it came from the hub
+
+
+def fetch_file_command(hub_id: str, filename: str, registry_name: str) -> str:
+    """The command that puts one file of a hub repo where ``resolve_file`` looks first."""
+    return f"hf download {hub_id} {filename} --local-dir {models_dir() / registry_name}"
+
+
+def resolve_file(
+    kind: str,
+    registry_name: str,
+    hub_id: str,
+    filename: str,
+    local_path: str = "",
+    allow_download: bool = False,
+) -> ResolvedFile:
+    """Find the safetensors file ``filename`` of ``hub_id`` for the registry model
+    ``registry_name``.
+
+    Order: ``local_path`` when given (the file, or a folder holding ``filename``; nothing else
+    is tried then); ``VIDGEN_HOME/models/<registry name>/<filename>``; the Hugging Face cache
+    (no network); a download into that cache when ``allow_download``. Only ``.safetensors``
+    files are taken: the file is a bare state dict, and pickle files run code when loaded.
+    """
+    label = f"{kind} model {registry_name!r}"
+    if local_path:
+        local = Path(local_path).expanduser().resolve()
+        path = local / filename if local.is_dir() else local
+        if not path.is_file():
+            raise WeightsError(f"{label}: {path} does not exist")
+        if path.suffix != ".safetensors":
+            raise WeightsError(f"{label}: {path} is not a .safetensors file")
+        return ResolvedFile(path, "local file")
+    if not filename.endswith(".safetensors"):
+        raise WeightsError(f"{label}: {filename} is not a .safetensors file")
+    candidate = models_dir() / registry_name / filename
+    if candidate.is_file():
+        return ResolvedFile(candidate, "VIDGEN_HOME/models")
+    from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        cached = Path(hf_hub_download(hub_id, filename, local_files_only=True))
+        return ResolvedFile(cached, "Hugging Face cache", _snapshot(cached))
+    except (LocalEntryNotFoundError, FileNotFoundError, OSError, ValueError):
+        pass
+    downloaded = _download_or_explain(
+        f"{label}: {filename} from {hub_id}",
+        "is not here",
+        [str(candidate), f"Hugging Face cache ({constants.HF_HUB_CACHE})"],
+        fetch_file_command(hub_id, filename, registry_name),
+        allow_download,
+        lambda: hf_hub_download(hub_id, filename),
+    )
+    return ResolvedFile(downloaded, "download", _snapshot(downloaded))
+
+
+def _snapshot(path: Path) -> str | None:
+    parts = path.parts
+    return parts[parts.index("snapshots") + 1] if "snapshots" in parts[:-1] else None
 
 
 def _checked(

@@ -17,7 +17,7 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from vidgen_pipeline.core.models import ModelChoiceError
-from vidgen_pipeline.core.weights import ResolvedWeights
+from vidgen_pipeline.core.weights import ResolvedWeights, first_line
 
 # Progress goes to the Dagster log (per denoising step); library progress bars and
 # import-time chatter would only clutter it. A user's own settings win.
@@ -33,8 +33,9 @@ DTYPES = ("auto", "fp16", "bf16", "fp32")
 MEMORY_MODES = ("auto", "gpu", "model_offload", "sequential_offload")
 ATTENTION = ("sdpa", "xformers")
 
-# Pipelines loaded in this process, by (weights path, adapter, dtype, device), and the memory
-# mode each was placed in (kept across scenes, and lowered when a scene ran out of memory).
+# Pipelines loaded in this process, by (weights path, adapter, dtype, device, class, replacement
+# UNet, scheduler), and the memory mode each was placed in (kept across scenes, and lowered
+# when a scene ran out of memory).
 _LOADED: dict[tuple, Any] = {}
 _PLACEMENT: dict[int, str] = {}
 # How often each model was loaded from disk in this process (a backfill's runs should load
@@ -140,9 +141,27 @@ def load_pipeline(
     motion_adapter: str | None = None,
     pipeline_class: str | None = None,
     log=print,
+    unet_weights: str | None = None,
+    scheduler: tuple[str, dict | None] | None = None,
 ):
-    """Load (once per process) the diffusers pipeline in ``weights``, in ``dtype``."""
-    key = (str(weights.path), motion_adapter, dtype, device, pipeline_class)
+    """Load (once per process) the diffusers pipeline in ``weights``, in ``dtype``.
+
+    ``unet_weights``: a safetensors state dict (diffusers key names) that replaces the UNet's
+    weights, as a few-step distilled model does; ``scheduler``: (class name, config) of the
+    scheduler that replaces the pipeline's own.
+    """
+    scheduler_key = (
+        (scheduler[0], tuple(sorted((scheduler[1] or {}).items()))) if scheduler else None
+    )
+    key = (
+        str(weights.path),
+        motion_adapter,
+        dtype,
+        device,
+        pipeline_class,
+        unet_weights,
+        scheduler_key,
+    )
     if key in _LOADED:
         return _LOADED[key]
     # One model in memory at a time: the LLM and the keyframe model make way for the next.
@@ -167,16 +186,72 @@ def load_pipeline(
     try:
         pipe = cls.from_pretrained(str(weights.path), **kwargs)
     except (OSError, ValueError, TypeError) as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        reason = first_line(exc)
         raise ModelChoiceError(f"could not load {weights.path}: {reason}") from exc
     pipe.set_progress_bar_config(disable=True)  # progress is logged per step instead
+    extra = ""
+    if unet_weights:
+        replace_unet_weights(pipe, unet_weights, weights)
+        extra += f", UNet from {unet_weights}"
+    if scheduler:
+        pipe.scheduler = make_scheduler(*scheduler)
+        extra += f", {scheduler[0]}"
     LOAD_COUNTS[str(weights.path)] += 1
     log(
-        f"loaded {type(pipe).__name__} from {weights.path} ({weights.source}) in {dtype} "
-        f"in {time.perf_counter() - started:.1f} s"
+        f"loaded {type(pipe).__name__} from {weights.path} ({weights.source}) in {dtype}"
+        f"{extra} in {time.perf_counter() - started:.1f} s"
     )
     _LOADED[key] = pipe
     return pipe
+
+
+def replace_unet_weights(pipe, path: str, weights: ResolvedWeights) -> None:
+    """Load the state dict in the safetensors file ``path`` into ``pipe.unet`` (strict: every
+    key, every shape); a file that does not fit is one ``ModelChoiceError`` line."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    unet = getattr(pipe, "unet", None)
+    if unet is None:
+        raise ModelChoiceError(f"{weights.path} has no UNet for {path} to replace")
+    try:
+        state = load_file(path)
+    except (OSError, SafetensorError) as exc:
+        reason = first_line(exc)
+        raise ModelChoiceError(f"could not read {path}: {reason}") from None
+    own = unet.state_dict()
+    missing = sorted(own.keys() - state.keys())
+    unexpected = sorted(state.keys() - own.keys())
+    reshaped = sorted(k for k in own.keys() & state.keys() if own[k].shape != state[k].shape)
+    if missing or unexpected or reshaped:
+        problems = []
+        if missing:
+            problems.append(f"{len(missing)} keys missing (e.g. {missing[0]})")
+        if unexpected:
+            problems.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+        if reshaped:
+            k = reshaped[0]
+            problems.append(
+                f"{len(reshaped)} of another shape (e.g. {k}: {tuple(state[k].shape)} in the "
+                f"file, {tuple(own[k].shape)} in the model)"
+            )
+        raise ModelChoiceError(
+            f"{path} does not fit the {type(unet).__name__} of {weights.path}: "
+            f"{'; '.join(problems)} (diffusers key names expected)"
+        )
+    unet.load_state_dict(state, strict=True)
+
+
+def make_scheduler(name: str, config: dict | None):
+    """A scheduler by class name: the ported AnimateLCM-SVD one, or any of diffusers'."""
+    import diffusers
+
+    from vidgen_pipeline.core import animatelcm_scheduler
+
+    cls = getattr(animatelcm_scheduler, name, None) or getattr(diffusers, name, None)
+    if cls is None or not hasattr(cls, "from_config"):
+        raise ModelChoiceError(f"unknown scheduler {name!r}")
+    return cls.from_config(dict(config or {}))
 
 
 def placement(pipe) -> str | None:
@@ -184,8 +259,16 @@ def placement(pipe) -> str | None:
     return _PLACEMENT.get(id(pipe))
 
 
-def place(pipe, mode: str, device: str, attention: str, forward_chunking: bool = False) -> None:
-    """Put ``pipe`` in memory as ``mode`` says: on the device, or offloaded to the CPU."""
+def place(
+    pipe,
+    mode: str,
+    device: str,
+    attention: str,
+    forward_chunking: bool = False,
+    recipe: str = "auto",
+) -> None:
+    """Put ``pipe`` in memory as ``mode`` says: on the device, or offloaded to the CPU; on
+    CUDA with the speed ``recipe`` (see ``recipe_for_placement``)."""
     _PLACEMENT[id(pipe)] = mode
     if hasattr(pipe, "remove_all_hooks"):
         pipe.remove_all_hooks()
@@ -217,7 +300,7 @@ def place(pipe, mode: str, device: str, attention: str, forward_chunking: bool =
     if forward_chunking and unet is not None and hasattr(unet, "enable_forward_chunking"):
         unet.enable_forward_chunking(chunk_size=1, dim=1)
     if device == "cuda":  # the CPU runs the pipeline as loaded, as it always has
-        apply_placement_recipe(pipe, mode, device)
+        apply_placement_recipe(pipe, mode, device, recipe)
 
 
 def load_chat_model(
@@ -243,7 +326,7 @@ def load_chat_model(
             use_safetensors=True,
         )
     except (OSError, ValueError, TypeError) as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        reason = first_line(exc)
         raise ModelChoiceError(f"could not load {weights.path}: {reason}") from exc
     model.to(device).eval()
     if tokenizer.chat_template is None:
@@ -322,19 +405,32 @@ def token_counter(pipeline_folder: str | None):
 RECIPE_ENV = "VIDGEN_RECIPE"
 
 
-def recipe_for_placement(mode: str, device: str):
+def check_recipe(setting: str) -> None:
+    """Refuse an unknown ``recipe`` setting (``auto``, ``none`` or a recipe's name)."""
+    from vidgen_pipeline.core import recipes
+
+    if setting not in ("auto", "none"):
+        try:
+            recipes.get_recipe(setting)
+        except ValueError as exc:
+            raise ModelChoiceError(f"recipe: {exc}; or auto, none") from None
+
+
+def recipe_for_placement(mode: str, device: str, setting: str = "auto"):
     """The speed recipe (``vidgen_pipeline.core.recipes``) for a pipeline placed in memory
     mode ``mode``: on CUDA ``fast`` when all of it is on the GPU, ``low_memory`` (its forward
-    chunking) when offloaded; none on the CPU. ``VIDGEN_RECIPE`` names another recipe, or
-    ``none``. ``place`` owns dtype, device and offload, the caller the decode chunk, so the
-    recipe returned leaves those alone."""
+    chunking) when offloaded; none on the CPU. ``setting`` (the resource's ``recipe``) names
+    another recipe, or ``none``; ``VIDGEN_RECIPE``, when set, overrides it. ``place`` owns
+    dtype, device and offload, the caller the decode chunk, so the recipe returned leaves
+    those alone."""
     from dataclasses import replace
 
     from vidgen_pipeline.core import recipes
 
     if device != "cuda" or mode == "cpu":
         return None
-    chosen = os.environ.get(RECIPE_ENV, "").strip() or "auto"
+    from_env = os.environ.get(RECIPE_ENV, "").strip()
+    chosen = from_env or setting or "auto"
     if chosen == "none":
         return None
     if chosen == "auto":
@@ -343,16 +439,16 @@ def recipe_for_placement(mode: str, device: str):
         try:
             recipe = recipes.get_recipe(chosen)
         except ValueError as exc:
-            raise ModelChoiceError(f"{RECIPE_ENV}: {exc}") from None
+            raise ModelChoiceError(f"{RECIPE_ENV if from_env else 'recipe'}: {exc}") from None
     return replace(recipe, dtype=None, offload=None, decode_chunk_size=None)
 
 
-def apply_placement_recipe(pipe, mode: str, device: str) -> list[str]:
+def apply_placement_recipe(pipe, mode: str, device: str, setting: str = "auto") -> list[str]:
     """Apply ``recipe_for_placement`` once per pipeline and mode (a compiled UNet stays
     compiled across the clips of a run); return the recipe's notes."""
     from vidgen_pipeline.core import recipes
 
-    recipe = recipe_for_placement(mode, device)
+    recipe = recipe_for_placement(mode, device, setting)
     current = recipes.applied_recipe(pipe)
     if recipe is None:
         if current is not None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
+from vidgen_pipeline.core import recipes
 from vidgen_pipeline.core.animatic import animate_keyframe
 from vidgen_pipeline.core.clips import SceneClip
 from vidgen_pipeline.core.memory import run_with_ladder
@@ -30,11 +31,13 @@ from vidgen_pipeline.core.models import (
 )
 from vidgen_pipeline.core.prompts import ScenePrompt
 from vidgen_pipeline.core.requests import GenerationSettings
-from vidgen_pipeline.core.scene_cache import SceneCache
+from vidgen_pipeline.core.scene_cache import SceneCache, weights_revision
 from vidgen_pipeline.core.weights import (
+    ResolvedFile,
     ResolvedWeights,
     WeightsError,
     downloads_allowed,
+    resolve_file,
     resolve_weights,
 )
 from vidgen_pipeline.resources import runtime
@@ -65,6 +68,16 @@ class VideoGenerator(DiffusersSettings):
         default=False, description="UNet feed-forward chunking (less memory)"
     )
     noise_aug_strength: float = Field(default=0.02, description="SVD: noise added to the keyframe")
+    unet_weights: str = Field(
+        default="",
+        description="few-step models (animatelcm-svd-xt): their replacement UNet .safetensors "
+        "file or its folder; empty: VIDGEN_HOME/models/<model>/, then the hub cache",
+    )
+    recipe: str = Field(
+        default="auto",
+        description="CUDA speed recipe: auto (fast on a whole GPU, low_memory offloaded), none, "
+        "or a name from vidgen_pipeline.core.recipes; the VIDGEN_RECIPE env var overrides it",
+    )
     continuity: bool = Field(
         default=False,
         description="image-conditioned models: start scene N+1 from the last frame of scene N",
@@ -94,6 +107,7 @@ class VideoGenerator(DiffusersSettings):
             "noise_aug_strength": self.noise_aug_strength,
             "attention": self.attention,
             "continuity": self.continuity,
+            "recipe": self.recipe,
         }
 
     # ----------------------------------------------------------------------------- planning
@@ -101,6 +115,7 @@ class VideoGenerator(DiffusersSettings):
     def plan(self, settings: GenerationSettings, keyframes: KeyframeGenerator) -> VideoPlan:
         """Resolve model, weights, device and sizes for one prompt; raise ``ModelChoiceError``."""
         self.check_settings()
+        runtime.check_recipe(self.recipe)
         if self.fallback not in ("fail", "animatic"):
             raise ModelChoiceError(f"unknown fallback {self.fallback!r}; use fail or animatic")
         device = runtime.resolve_device(settings.device or self.device)
@@ -108,13 +123,18 @@ class VideoGenerator(DiffusersSettings):
         notes: list[str] = []
         if name == "auto":
             spec, weights, reason = self._auto(device, keyframes)
+            unet = None
         else:
-            spec, weights, reason = self._named(name, notes)
+            spec, weights, reason, unet = self._named(name, notes)
+        if self.unet_weights and unet is None:
+            notes.append(
+                f"unet_weights ignored: {spec.name if spec else name} has no replacement UNet"
+            )
         if spec is ANIMATIC:
             return self._plan_animatic(settings, keyframes, device, reason, notes)
         label = spec.name if spec else name
         return self._plan_diffusers(
-            settings, keyframes, device, label, spec, weights, reason, notes
+            settings, keyframes, device, label, spec, weights, reason, notes, unet
         )
 
     def _auto(self, device: str, keyframes: KeyframeGenerator):
@@ -135,7 +155,7 @@ class VideoGenerator(DiffusersSettings):
 
     def _named(self, name: str, notes: list[str]):
         if name == "animatic":
-            return ANIMATIC, None, "asked for by name"
+            return ANIMATIC, None, "asked for by name", None
         spec = VIDEO_MODELS.get(name)
         if spec is None and not (
             looks_like_hub_id(name) or "/" in name or name.startswith((".", "~"))
@@ -146,12 +166,13 @@ class VideoGenerator(DiffusersSettings):
             )
         try:
             weights = self._resolve(name, spec, allow_download=self.allow_download)
+            unet = self._resolve_unet(spec) if spec is not None and spec.unet else None
         except ModelChoiceError as exc:
             if self.fallback != "animatic":
                 raise
             notes.append(f"fallback to animatic: {exc}")
-            return ANIMATIC, None, f"fallback (configured): {exc}"
-        return spec, weights, "asked for by name"
+            return ANIMATIC, None, f"fallback (configured): {exc}", None
+        return spec, weights, "asked for by name", unet
 
     def _resolve(
         self, name: str, spec: VideoModelSpec | None, allow_download: bool
@@ -162,9 +183,25 @@ class VideoGenerator(DiffusersSettings):
                 "video",
                 name,
                 hub_id,
-                spec.name if spec else None,
+                (spec.base or spec.name) if spec else None,
                 allow_download,
                 self.allow_unsafe_weights,
+            )
+        except WeightsError as exc:
+            base = f"{spec.name} runs on {spec.base}'s pipeline: " if spec and spec.base else ""
+            raise ModelChoiceError(f"{base}{exc}") from None
+
+    def _resolve_unet(self, spec: VideoModelSpec) -> ResolvedFile:
+        """A few-step model's replacement UNet file: ``unet_weights``, else
+        ``VIDGEN_HOME/models/<name>/<file>``, the hub cache, or a download when allowed."""
+        try:
+            return resolve_file(
+                "video",
+                spec.name,
+                spec.unet.hub_id,
+                spec.unet.filename,
+                self.unet_weights,
+                self.allow_download,
             )
         except WeightsError as exc:
             raise ModelChoiceError(str(exc)) from None
@@ -203,7 +240,7 @@ class VideoGenerator(DiffusersSettings):
         return plan
 
     def _plan_diffusers(
-        self, settings, keyframes, device, label, spec, weights, reason, notes
+        self, settings, keyframes, device, label, spec, weights, reason, notes, unet=None
     ) -> VideoPlan:
         pipeline = weights.pipeline_class
         if spec is not None and spec.motion_adapter and pipeline == "StableDiffusionPipeline":
@@ -231,6 +268,24 @@ class VideoGenerator(DiffusersSettings):
         ):
             adapter = self._resolve_adapter(spec)
             adapter_path = str(adapter)
+        steps = int(settings.steps or self.steps or defaults.steps)
+        few_step: dict = {}
+        if unet is not None:
+            low, high = spec.unet.steps
+            if not low <= steps <= high:
+                raise ModelChoiceError(
+                    f"steps {steps} is outside {low}..{high}: {spec.name}'s UNet was distilled "
+                    f"for {low}-{high} steps (default {defaults.steps})"
+                )
+            few_step = {
+                "unet_weights_path": str(unet.path),
+                "unet_weights_source": unet.source,
+                "unet_weights_revision": unet.revision or weights_revision(str(unet.path)),
+                "scheduler": spec.unet.scheduler,
+                "scheduler_config": dict(spec.unet.scheduler_config),
+            }
+        if spec is not None and spec.guidance is not None:
+            few_step["min_guidance_scale"], few_step["max_guidance_scale"] = spec.guidance
         plan = VideoPlan(
             model=label,
             reason=reason,
@@ -248,10 +303,11 @@ class VideoGenerator(DiffusersSettings):
             width=width,
             height=height,
             fps=fps,
-            steps=int(settings.steps or self.steps or defaults.steps),
+            steps=steps,
             frames_per_clip=int(settings.frames or self.frames or defaults.frames),
             continuity=self.continuity and defaults.conditioning == "image",
             notes=notes,
+            **few_step,
         )
         keyframe = (settings.keyframe_model or keyframes.model or "auto").strip()
         if defaults.conditioning == "text":
@@ -352,7 +408,15 @@ class VideoGenerator(DiffusersSettings):
         )
         pipeline_class = plan.pipeline if plan.motion_adapter_path else None
         pipe = runtime.load_pipeline(
-            weights, plan.dtype, plan.device, self, plan.motion_adapter_path, pipeline_class, log
+            weights,
+            plan.dtype,
+            plan.device,
+            self,
+            plan.motion_adapter_path,
+            pipeline_class,
+            log,
+            unet_weights=plan.unet_weights_path,
+            scheduler=(plan.scheduler, plan.scheduler_config) if plan.scheduler else None,
         )
         placed = runtime.placement(pipe)
         if placed is not None:
@@ -366,7 +430,7 @@ class VideoGenerator(DiffusersSettings):
             mode,
             apply=lambda m: None,
             attempt=lambda m: runtime.place(
-                pipe, m, plan.device, self.attention, self.forward_chunking
+                pipe, m, plan.device, self.attention, self.forward_chunking, self.recipe
             ),
             is_oom=runtime.is_out_of_memory,
             log=log,
@@ -395,7 +459,7 @@ class VideoGenerator(DiffusersSettings):
             frames, mode, rungs = run_with_ladder(
                 mode,
                 apply=lambda m: runtime.place(
-                    pipe, m, plan.device, self.attention, self.forward_chunking
+                    pipe, m, plan.device, self.attention, self.forward_chunking, self.recipe
                 ),
                 attempt=attempt,
                 is_oom=runtime.is_out_of_memory,
@@ -411,6 +475,12 @@ class VideoGenerator(DiffusersSettings):
                 condition = Image.fromarray(frames[-1])
         frames = np.concatenate(chunks)[:frame_count]
         seconds = round(time.perf_counter() - started, 3)
+        applied = recipes.applied_recipe(pipe)
+        few_step = {}
+        if plan.unet_weights_path:
+            few_step = {"unet_weights": plan.unet_weights_path, "scheduler": plan.scheduler}
+        if plan.max_guidance_scale is not None:
+            few_step["guidance"] = [plan.min_guidance_scale, plan.max_guidance_scale]
         return SceneClip(
             scene_number=scene.scene_number,
             frames=frames,
@@ -431,6 +501,11 @@ class VideoGenerator(DiffusersSettings):
                 "seconds": seconds,
                 "peak_memory_mb": runtime.peak_memory_mb(plan.device),
                 "peak_memory_kind": "cuda allocated" if plan.device == "cuda" else "process rss",
+                # What the speed recipe applied on CUDA (none on the CPU), and what it skipped.
+                "recipe": (
+                    {"name": applied.name, "notes": list(applied.notes)} if applied else None
+                ),
+                **few_step,
             },
         )
 
@@ -450,8 +525,24 @@ class VideoGenerator(DiffusersSettings):
             "generator": generator,
             "output_type": "np",
         }
+        if plan.max_guidance_scale is not None:  # few-step: 1.0 means one UNet pass a step
+            kwargs.update(
+                min_guidance_scale=plan.min_guidance_scale,
+                max_guidance_scale=plan.max_guidance_scale,
+            )
+        from vidgen_pipeline.core.animatelcm_scheduler import (
+            AnimateLCMSVDStochasticIterativeScheduler,
+        )
+
+        if isinstance(pipe.scheduler, AnimateLCMSVDStochasticIterativeScheduler):
+            # diffusers' SVD pipeline calls scheduler.step without the generator: the ported
+            # AnimateLCM scheduler draws its per-step noise from this one, continuing the
+            # seeded stream after the initial noise (as the upstream demo's global RNG does).
+            pipe.scheduler.generator = generator
         if plan.conditioning == "image":
-            decode_chunk = self.decode_chunk_size or (8 if mode == "gpu" else 2)
+            # The whole clip in one VAE decode on a whole GPU (CUDA); a little at a time else.
+            whole = 25 if plan.device == "cuda" else 8
+            decode_chunk = self.decode_chunk_size or (whole if mode == "gpu" else 2)
             kwargs.update(
                 image=image,
                 fps=max(1, round(plan.fps)),
