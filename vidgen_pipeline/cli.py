@@ -29,6 +29,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"cannot be negative, got {text}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -65,6 +72,24 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--sample", type=int, default=0, help="sample index: another take of the prompt"
     )
+    post = gen.add_argument_group("finishing (frame rate, transitions, encoding)")
+    post.add_argument(
+        "--interpolate",
+        type=int,
+        choices=range(1, 5),
+        metavar="N",
+        help="frame-rate multiplier by optical flow, 1..4 (1: none; default: up to 24 fps)",
+    )
+    post.add_argument("--output-fps", type=_positive_float, metavar="N", help="final video rate")
+    post.add_argument("--transition", choices=["cut", "crossfade"], help="between scenes")
+    post.add_argument(
+        "--transition-seconds", type=_non_negative_float, metavar="S", help="crossfade length"
+    )
+    post.add_argument("--fade", type=_non_negative_float, metavar="S", help="fade in and out")
+    post.add_argument(
+        "--crf", type=int, choices=range(0, 52), metavar="N", help="x264 quality 0..51 (18)"
+    )
+    post.add_argument("--bitrate", metavar="RATE", help="e.g. 5000k: average bitrate, not CRF")
     gen.add_argument(
         "--allow-download",
         action="store_true",
@@ -127,23 +152,30 @@ def _request_from_args(args: argparse.Namespace):
         normalize_prompt(args.prompt)
     except PromptError as exc:
         raise UserError(str(exc)) from None
-    settings = GenerationSettings(
-        style=args.style,
-        duration_s=args.duration,
-        scenes=args.scenes,
-        seed=args.seed,
-        script_model=args.script_model,
-        keyframe_model=args.keyframe_model,
-        keyframe_steps=args.keyframe_steps,
-        video_model=args.video_model,
-        device=args.device,
-        steps=args.steps,
-        frames=args.frames,
-        width=args.width,
-        height=args.height,
-        fps=args.fps,
-    )
     try:
+        settings = GenerationSettings(
+            style=args.style,
+            duration_s=args.duration,
+            scenes=args.scenes,
+            seed=args.seed,
+            script_model=args.script_model,
+            keyframe_model=args.keyframe_model,
+            keyframe_steps=args.keyframe_steps,
+            video_model=args.video_model,
+            device=args.device,
+            steps=args.steps,
+            frames=args.frames,
+            width=args.width,
+            height=args.height,
+            fps=args.fps,
+            output_fps=args.output_fps,
+            interpolate=args.interpolate,
+            transition=args.transition,
+            transition_s=args.transition_seconds,
+            fade_s=args.fade,
+            crf=args.crf,
+            bitrate=args.bitrate,
+        )
         return PromptRequest(text=args.prompt, sample=args.sample, settings=settings)
     except ValidationError as exc:
         raise UserError(describe_validation_error(exc)) from None
@@ -164,10 +196,19 @@ def validate_request(request, resources: dict):
     settings = request.settings
     if settings.style and settings.style not in STYLE_PRESETS:
         raise UserError(f"unknown style {settings.style!r}; known: {', '.join(STYLE_PRESETS)}")
+    from vidgen_pipeline.core.postprod import PostprodError
+    from vidgen_pipeline.core.storyboard import write_storyboard
+
     try:
         resources["script_writer"].check(settings.script_model or resources["script_writer"].model)
-        return resources["video_generator"].plan(settings, resources["keyframe_generator"])
-    except ModelChoiceError as exc:
+        plan = resources["video_generator"].plan(settings, resources["keyframe_generator"])
+        # The finishing settings, against the rule-based storyboard's scenes (an LLM's
+        # scenes may differ; the run clamps again and notes it).
+        board = write_storyboard(request.text, settings.duration_s, settings.scenes)
+        durations = [scene.duration_s for scene in board.scenes]
+        resources["post_production"].plan(settings, durations, plan.fps, plan.backend != "animatic")
+        return plan
+    except (ModelChoiceError, PostprodError) as exc:
         raise UserError(str(exc)) from None
 
 

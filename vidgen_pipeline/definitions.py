@@ -7,6 +7,7 @@ from vidgen_pipeline.io_managers import FramesIOManager, JsonIOManager, VideoIOM
 from vidgen_pipeline.jobs import add_prompt_job, generate_video_job
 from vidgen_pipeline.resources import (
     KeyframeGenerator,
+    PostProduction,
     PromptStoreResource,
     ScriptWriter,
     VideoGenerator,
@@ -21,6 +22,7 @@ def make_resources(**overrides) -> dict:
         "script_writer": ScriptWriter(),
         "keyframe_generator": KeyframeGenerator(),
         "video_generator": VideoGenerator(),
+        "post_production": PostProduction(),
         "json_io_manager": JsonIOManager(),
         "frames_io_manager": FramesIOManager(),
         "video_io_manager": VideoIOManager(),

@@ -260,11 +260,17 @@ class VideoIOManager(StorageIOManager):
             "height": obj.height,
             "info": obj.info,
         }
+        extra = {}
+        if obj.subtitles_path is not None:
+            vtt = path.with_suffix(".vtt")
+            atomic_move_file(Path(obj.subtitles_path), vtt)
+            obj.subtitles_path = Path(str(vtt))
+            extra["subtitles"] = MetadataValue.path(str(vtt))
         atomic_move_file(Path(obj.path), path)
         sidecar["bytes"] = path.stat().st_size  # ties the sidecar to this very file
         atomic_write_bytes(path.with_suffix(".json"), json.dumps(sidecar, indent=2).encode())
         obj.path = Path(str(path))
-        return {"bytes": path.stat().st_size}
+        return {"bytes": path.stat().st_size, **extra}
 
     def load(self, path: UPath, context: InputContext) -> FinalVideo:
         sidecar_path = path.with_suffix(".json")
@@ -280,4 +286,7 @@ class VideoIOManager(StorageIOManager):
                 "height": facts.height,
                 "info": {},
             }
-        return FinalVideo(path=Path(str(path)), **sidecar)
+        vtt = path.with_suffix(".vtt")
+        return FinalVideo(
+            path=Path(str(path)), subtitles_path=Path(str(vtt)) if vtt.exists() else None, **sidecar
+        )

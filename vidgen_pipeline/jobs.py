@@ -37,7 +37,12 @@ class AddPromptConfig(Config):
     )
     width: int | None = None
     height: int | None = None
-    fps: float | None = None
+    fps: float | None = Field(default=None, description="rate the clips are generated at")
+    output_fps: float | None = Field(default=None, description="final video rate")
+    interpolate: int | None = Field(default=None, description="1..4: optical-flow frames")
+    transition: str | None = Field(default=None, description="cut or crossfade")
+    transition_s: float | None = Field(default=None, description="crossfade length, seconds")
+    crf: int | None = Field(default=None, description="x264 quality 0..51")
 
     def to_request(self) -> PromptRequest:
         fields = self.model_dump(exclude={"prompt"}, exclude_none=True)

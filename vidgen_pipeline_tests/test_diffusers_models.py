@@ -88,21 +88,28 @@ def test_svd_with_text_to_image_keyframes_makes_generated_footage(instance, vidg
         "frame_counts_as_planned": True,
         "generated_footage": True,
         "plays_in_browser": True,
+        "not_blank": True,
+        "not_frozen": True,
+        "no_flicker": True,
         "duration_as_planned": True,
     }
     keyframes = metadata(result, "keyframes")
     assert keyframes["count"] == 2 and keyframes["source"] == str(tiny["sd"])
     scenes = metadata(result, "scene_clips")["scenes"]
-    assert [s["frames"] for s in scenes] == [6, 6]  # 3 s at 4 fps on one frame grid
+    # 3 s at 4 fps on one frame grid, finished at 24 fps by optical-flow interpolation.
+    assert [s["native_frames"] for s in scenes] == [6, 6]
+    assert sum(s["frames"] for s in scenes) == 72  # the scenes' spans on the 24 fps grid
+    assert {s["interpolation"] for s in scenes} == {"flow"}
     for scene in scenes:
         assert scene["pipeline"] == "StableVideoDiffusionPipeline"
         assert scene["generated"] is True and scene["dtype"] == "fp32"
         assert scene["chunks"] == 2  # 6 frames from clips of 4
         assert {"seed", "seconds", "peak_memory_mb", "memory_mode", "steps"} <= set(scene)
     facts = probe_video(Path(metadata(result, "final_video")["path"]))
-    assert (facts.width, facts.height, facts.frame_count) == (64, 64, 12)
+    assert (facts.width, facts.height, facts.frame_count) == (64, 64, 72)
     clips = stored_clips(vidgen_home, key)
-    assert [c.frames.shape for c in clips] == [(6, 64, 64, 3)] * 2
+    assert [c.frames.shape[1:] for c in clips] == [(64, 64, 3)] * 2
+    assert [len(c.frames) for c in clips] == [s["frames"] for s in scenes]
     assert runtime.loaded_count() == 0  # keyframe model freed after keyframes, video at teardown
 
 
@@ -184,7 +191,9 @@ def test_text_to_video_models_through_the_cli(tmp_path, tiny, model, pipeline):
     )
     assert done.returncode == 0, done.stderr
     facts = probe_video(Path(done.stdout.strip().splitlines()[-1]))
-    assert (facts.width, facts.height, facts.frame_count) == (64, 64, 8)
+    # 8 generated frames at 4 fps, brought to 24 fps by optical-flow interpolation.
+    assert (facts.width, facts.height, facts.frame_count, facts.fps) == (64, 64, 48, 24.0)
+    assert "4 -> 24 fps (flow interpolation)" in done.stderr
     assert "keyframes: none" in done.stderr
     assert "step 2/2" in done.stderr and "ETA" in done.stderr  # per-step progress
     assert f"loaded {pipeline}" in done.stderr

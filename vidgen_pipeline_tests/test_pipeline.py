@@ -64,6 +64,9 @@ def test_english_prompt_makes_every_asset_and_a_video_of_planned_length(instance
         "frame_counts_as_planned": True,
         "generated_footage": False,  # animatic clips are flagged, never passed off as footage
         "plays_in_browser": True,
+        "not_blank": True,
+        "not_frozen": True,
+        "no_flicker": True,
         "duration_as_planned": True,
     }
     clips = materialization(result, "scene_clips")

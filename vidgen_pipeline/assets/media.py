@@ -1,5 +1,8 @@
 """Media assets: keyframes, scene clips and the final stitched video."""
 
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
 import numpy as np
 from dagster import (
     AssetCheckSeverity,
@@ -21,14 +24,30 @@ from vidgen_pipeline.assets.partitioned import (
     user_errors_are_final,
 )
 from vidgen_pipeline.core.clips import FinalVideo, Keyframe, SceneClip
+from vidgen_pipeline.core.finishing import FinishingPlan, plan_finishing
 from vidgen_pipeline.core.media import (
-    MediaError,
     encode_h264,
-    frames_for_span,
     probe_video,
+    read_frames,
+    write_webvtt,
 )
-from vidgen_pipeline.core.previews import contact_sheet, markdown_image
+from vidgen_pipeline.core.postprod import (
+    cut_frames,
+    frames_needed,
+    iter_assemble,
+    resample,
+    scene_cues,
+    to_rate,
+    total_frames,
+)
+from vidgen_pipeline.core.previews import (
+    animated_preview,
+    contact_sheet,
+    markdown_image,
+    poster_markdown,
+)
 from vidgen_pipeline.core.prompts import OptimizedPrompts
+from vidgen_pipeline.core.quality import QualityReport, assess
 from vidgen_pipeline.core.scene_cache import SceneCache, scene_key, weights_revision
 from vidgen_pipeline.core.storage import scratch_dir
 from vidgen_pipeline.core.storyboard import Storyboard
@@ -84,12 +103,77 @@ def keyframes(
     return Output(results)
 
 
-def _frame_counts(prompts: OptimizedPrompts, fps: float) -> list[int]:
-    counts, start = [], 0.0
-    for scene in prompts.scenes:
-        counts.append(frames_for_span(start, start + scene.duration_s, fps))
-        start += scene.duration_s
-    return counts
+def _finishing(prompts: OptimizedPrompts) -> FinishingPlan:
+    """The prompt's finishing plan (documents stored before plans existed: no conversion)."""
+    if prompts.finishing is not None:
+        return prompts.finishing
+    durations = [scene.duration_s for scene in prompts.scenes]
+    return plan_finishing(durations, prompts.video.fps, generated=False)
+
+
+def _frame_counts(prompts: OptimizedPrompts) -> tuple[list[int], list[int]]:
+    """Per scene: the frames to render at the clip rate, and the frames of the finished
+    clip at the output rate (each its storyboard span plus any crossfade handles)."""
+    plan = _finishing(prompts)
+    durations = [scene.duration_s for scene in prompts.scenes]
+    output = frames_needed(durations, plan.output_fps, plan.transition, plan.transition_s)
+    return plan.clip_frames(durations), output
+
+
+QUALITY_CHECKS = [
+    ("not_blank", "Fails when frames are black or flat (mean luma, luma spread per frame)."),
+    ("not_frozen", "Warns when the picture does not move (frame differences per second)."),
+    ("no_flicker", "Warns when brightness jumps from frame to frame (temporal flicker score)."),
+]
+
+
+def _quality_specs(asset: str) -> list[AssetCheckSpec]:
+    return [AssetCheckSpec(name, asset=asset, description=text) for name, text in QUALITY_CHECKS]
+
+
+# check name -> (the report's verdict, the word its problem lines start with, figures)
+_QUALITY_FIGURES = {
+    "not_blank": (
+        "is_blank",
+        "blank",
+        ("mean_luma", "luma_std", "min_frame_luma_std", "blank_share"),
+    ),
+    "not_frozen": (
+        "is_frozen",
+        "frozen",
+        ("mean_abs_frame_diff", "still_share", "near_identical_share"),
+    ),
+    "no_flicker": ("flickers", "flickers", ("flicker_score",)),
+}
+
+
+def _quality_verdicts(reports: dict[str, QualityReport]) -> dict[str, Verdict]:
+    """The three quality verdicts of one partition, from one report per clip (or video),
+    each with every clip's figures."""
+    verdicts = {}
+    for check, (flag, word, keys) in _QUALITY_FIGURES.items():
+        problems = [
+            f"{name}: {line}"
+            for name, report in reports.items()
+            if getattr(report, flag)
+            for line in report.problems()
+            if line.startswith(word)
+        ]
+        verdicts[check] = Verdict(
+            passed=not problems,
+            description="; ".join(problems) or None,
+            metadata={
+                name: MetadataValue.json({k: report.as_metadata()[k] for k in keys})
+                for name, report in reports.items()
+            },
+        )
+    return verdicts
+
+
+def _yield_quality(verdicts: dict[str, dict[str, Verdict]]):
+    for name, _ in QUALITY_CHECKS:
+        severity = AssetCheckSeverity.ERROR if name == "not_blank" else AssetCheckSeverity.WARN
+        yield check_result(name, {key: v[name] for key, v in verdicts.items()}, severity)
 
 
 @asset(
@@ -107,6 +191,7 @@ def _frame_counts(prompts: OptimizedPrompts, fps: float) -> list[int]:
             asset="scene_clips",
             description="Warns when a clip was not made by a video model (animatic or fallback).",
         ),
+        *_quality_specs("scene_clips"),
     ],
 )
 def scene_clips(
@@ -115,7 +200,9 @@ def scene_clips(
     keyframes,
     video_generator: VideoGenerator,
 ):
-    """Per scene, the video model's frames (stored lossless) and the scene's own mp4.
+    """Per scene, the finished clip (stored lossless) and its own mp4: the video model's
+    frames brought to the output rate by optical-flow interpolation, with the crossfade
+    handles the final video needs (see `optimized_prompts`' `finishing`).
 
     Finished scenes are kept in the scene cache under a key of everything that determines
     them: a re-run, or a restart after a crash, reuses them (``cache: reused`` in the
@@ -124,73 +211,136 @@ def scene_clips(
     cache = video_generator.cache()
     if cache is not None:
         cache.remove_stale_temp()
-    results, counts, generated = {}, {}, {}
+    results, counts, generated, quality = {}, {}, {}, {}
     with scratch_dir(f"scene_clips-{context.run.run_id[:8]}") as scratch:
         for key, log, (prompts, frames) in each_partition(context, optimized_prompts, keyframes):
             folder = scratch / f"p{len(results):04d}"
             folder.mkdir()
-            planned = _frame_counts(prompts, prompts.video.fps)
+            _, planned = _frame_counts(prompts)
             clips = user_errors_are_final(
-                lambda p=prompts, f=frames, n=planned, d=folder, lg=log: _render_scenes(
-                    p, f, n, video_generator, cache, d, lg
+                lambda p=prompts, f=frames, d=folder, lg=log: _render_scenes(
+                    p, f, video_generator, cache, d, lg
                 )
             )
             results[key] = clips
             add_metadata(context, key, _clips_metadata(prompts, clips))
             counts[key], generated[key] = _clip_verdicts(clips, planned)
+            quality[key] = _quality_verdicts(
+                {f"scene {c.scene_number}": assess(c.frames, c.fps) for c in clips}
+            )
         # The IO manager moves the scene mp4s out of the scratch folder while handling this.
         yield Output(results)
     yield check_result("frame_counts_as_planned", counts)
     yield check_result("generated_footage", generated, AssetCheckSeverity.WARN)
+    yield from _yield_quality(quality)
 
 
 def _render_scenes(
     prompts: OptimizedPrompts,
     keyframes: list[Keyframe],
-    planned: list[int],
     video_generator: VideoGenerator,
     cache: SceneCache | None,
     scratch,
     log,
 ) -> list[SceneClip]:
+    """Render every scene and finish it (to the output rate, its mp4, the scene cache).
+
+    Finishing runs on a worker thread while the next scene renders (OpenCV and ffmpeg
+    release the GIL), so on a GPU the wall time per scene approaches the model's time.
+    With ``continuity`` the next scene starts from this one's last finished frame, so it
+    waits for that scene's finishing first.
+    """
     plan = prompts.video
+    finishing = _finishing(prompts)
+    native_counts, final_counts = _frame_counts(prompts)
     by_scene = {k.scene_number: k for k in keyframes}
     revision = weights_revision(plan.weights_path) if cache is not None else ""
-    clips: list[SceneClip] = []
-    for scene, count in zip(prompts.scenes, planned, strict=True):
-        image = by_scene[scene.scene_number].image if scene.scene_number in by_scene else None
-        if plan.continuity and clips:
-            # Continuity: the next scene starts from where the last one ended.
-            image = Image.fromarray(clips[-1].frames[-1])
-        where = f"scene {scene.scene_number}/{len(planned)}"
-        key = None
-        if cache is not None:
-            key = scene_key(
-                plan.model_dump(mode="json"),
-                scene.model_dump(mode="json"),
-                count,
-                image,
-                revision,
-                video_generator.output_settings(),
+    futures: list[Future] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="finish-scene") as worker:
+        for scene, count, final in zip(prompts.scenes, native_counts, final_counts, strict=True):
+            image = by_scene[scene.scene_number].image if scene.scene_number in by_scene else None
+            previous = futures[-1].result() if plan.continuity and futures else None
+            if previous is not None:
+                # Continuity: the next scene starts from where the last one ended.
+                image = Image.fromarray(previous.frames[-1])
+            where = f"scene {scene.scene_number}/{len(native_counts)}"
+            key = None
+            if cache is not None:
+                key = scene_key(
+                    plan.model_dump(mode="json"),
+                    scene.model_dump(mode="json"),
+                    count,
+                    image,
+                    revision,
+                    {
+                        **video_generator.output_settings(),
+                        "output_fps": finishing.output_fps,
+                        "interpolation": finishing.interpolation,
+                        "finished_frames": final,
+                    },
+                )
+                cached = cache.get(key)
+                if cached is not None:
+                    log(f"{where}: reused from the scene cache ({key[:16]})")
+                    futures.append(_done(cached))
+                    continue
+            log(
+                f"{where}: {count} frames with {plan.model} ({plan.backend}), "
+                f"camera {scene.camera.name}"
             )
-            cached = cache.get(key)
-            if cached is not None:
-                log(f"{where}: reused from the scene cache ({key[:16]})")
-                clips.append(cached)
-                continue
-        log(
-            f"{where}: {count} frames with {plan.model} ({plan.backend}), "
-            f"camera {scene.camera.name}"
+            clip = video_generator.render(plan, scene, image, count, log=log)
+            if previous is not None:
+                clip.info["conditioned_on"] = f"last frame of scene {previous.scene_number}"
+            futures.append(
+                worker.submit(_finish_scene, clip, finishing, final, cache, key, scratch, log)
+            )
+        return [future.result() for future in futures]
+
+
+def _done(clip: SceneClip) -> Future:
+    future: Future = Future()
+    future.set_result(clip)
+    return future
+
+
+def _finish_scene(
+    clip: SceneClip,
+    finishing: FinishingPlan,
+    count: int,
+    cache: SceneCache | None,
+    key: str | None,
+    scratch,
+    log,
+) -> SceneClip:
+    """One rendered clip at the output rate (flow-interpolated: never across a cut, as each
+    scene is converted alone), encoded to its mp4, and stored in the scene cache at once (a
+    crash in a later scene keeps it)."""
+    started = time.perf_counter()
+    native = len(clip.frames)
+    if clip.fps != finishing.output_fps:
+        frames = to_rate(
+            clip.frames, clip.fps, finishing.output_fps, finishing.interpolation, count=count
         )
-        clip = video_generator.render(plan, scene, image, count, log=log)
-        if plan.continuity and clips:
-            clip.info["conditioned_on"] = f"last frame of scene {clips[-1].scene_number}"
-        clip.mp4_path = scratch / f"scene_{scene.scene_number:03d}.mp4"
-        encode_h264(clip.frames, clip.mp4_path, clip.fps, preset=SCENE_PREVIEW_PRESET)
-        if cache is not None:
-            clip = cache.put(key, clip)  # kept at once: a crash in the next scene keeps it
-        clips.append(clip)
-    return clips
+    else:
+        frames = resample(clip.frames, count) if native != count else clip.frames
+    info = {
+        **clip.info,
+        "native_fps": clip.fps,
+        "native_frames": native,
+        "interpolation": finishing.interpolation if clip.fps != finishing.output_fps else None,
+    }
+    finished = SceneClip(clip.scene_number, frames, finishing.output_fps, info)
+    finished.mp4_path = scratch / f"scene_{clip.scene_number:03d}.mp4"
+    encode_h264(frames, finished.mp4_path, finished.fps, preset=SCENE_PREVIEW_PRESET)
+    finished.info["finishing_seconds"] = round(time.perf_counter() - started, 3)
+    if cache is not None:
+        finished = cache.put(key, finished)
+    log(
+        f"scene {clip.scene_number}: finished {native} -> {len(frames)} frames at "
+        f"{finished.fps:g} fps in {finished.info['finishing_seconds']} s"
+        + (" (stored in the scene cache)" if cache is not None else "")
+    )
+    return finished
 
 
 def _clips_metadata(prompts: OptimizedPrompts, clips: list[SceneClip]) -> dict:
@@ -246,18 +396,27 @@ def _clip_verdicts(clips: list[SceneClip], planned: list[int]) -> tuple[Verdict,
         AssetCheckSpec(
             "duration_as_planned",
             asset="final_video",
-            description="Lasts the storyboard's duration within one frame.",
+            description="Has exactly the storyboard's frame count at the output rate.",
         ),
+        *_quality_specs("final_video"),
     ],
 )
-def final_video(context: AssetExecutionContext, script, scene_clips):
-    """The stitched H.264 mp4 (yuv420p, +faststart: it plays in a browser), with a poster."""
-    results, plays, duration = {}, {}, {}
+def final_video(context: AssetExecutionContext, script, optimized_prompts, scene_clips):
+    """The finished H.264 mp4 (yuv420p, +faststart: it plays in a browser): clips brought to
+    the output rate by optical-flow interpolation (never across a cut), cut or crossfaded,
+    faded, encoded at the set CRF or bitrate, with a WebVTT sidecar of the scenes and a
+    poster, an animated preview and a contact sheet in the metadata."""
+    results, plays, duration, quality = {}, {}, {}, {}
     with scratch_dir(f"final_video-{context.run.run_id[:8]}") as scratch:
-        for key, log, (board, clips) in each_partition(context, script, scene_clips):
-            video, facts, metadata = _stitch(
-                board, clips, scratch / f"p{len(results):04d}.mp4", log
+        for key, log, (board, prompts, clips) in each_partition(
+            context, script, optimized_prompts, scene_clips
+        ):
+            folder = scratch / f"p{len(results):04d}"
+            folder.mkdir()
+            finished = user_errors_are_final(
+                lambda b=board, p=prompts, c=clips, d=folder, lg=log: _finish(b, p, c, d, lg)
             )
+            video, facts, report, metadata = finished
             results[key] = video
             add_metadata(context, key, metadata)
             plays[key] = Verdict(
@@ -268,47 +427,103 @@ def final_video(context: AssetExecutionContext, script, scene_clips):
                     "faststart": facts.faststart,
                 },
             )
-            one_frame = 1.0 / video.fps
-            gap = abs(facts.duration_s - board.target_duration_s)
+            planned = total_frames([s.duration_s for s in board.scenes], video.fps)
             duration[key] = Verdict(
-                passed=gap <= one_frame + 1e-9,
+                passed=facts.frame_count == planned,
                 metadata={
+                    "frames": facts.frame_count,
+                    "planned_frames": planned,
                     "duration_s": round(facts.duration_s, 4),
                     "planned_s": board.target_duration_s,
-                    "tolerance_s": round(one_frame, 4),
                 },
             )
+            quality[key] = _quality_verdicts({"video": report})
         yield Output(results)
     yield check_result("plays_in_browser", plays)
     yield check_result("duration_as_planned", duration)
+    yield from _yield_quality(quality)
 
 
-def _stitch(script: Storyboard, scene_clips: list[SceneClip], tmp_path, log):
-    fps = scene_clips[0].fps
-    if any(c.fps != fps for c in scene_clips):
-        raise MediaError("scene clips have different frame rates; this version cannot mix them")
-    log(f"encoding {sum(len(c.frames) for c in scene_clips)} frames at {fps:g} fps")
-    count = encode_h264((f for c in scene_clips for f in c.frames), tmp_path, fps)
-    facts = probe_video(tmp_path)
-    middle = scene_clips[0].frames[len(scene_clips[0].frames) // 2]
-    backends = ", ".join(sorted({c.info.get("backend", "?") for c in scene_clips}))
+def _finish(script: Storyboard, prompts: OptimizedPrompts, clips: list[SceneClip], folder, log):
+    durations = [scene.duration_s for scene in script.scenes]
+    plan = _finishing(prompts)
+    fps = plan.output_fps
+    log(
+        f"finishing {len(clips)} scenes: {plan.clip_fps:g} -> {fps:g} fps "
+        f"({plan.interpolation or 'no'} interpolation), {plan.transition}"
+        + (f" {plan.transition_s:g} s" if plan.transition != "cut" else "")
+        + (f", crf {plan.crf}" if not plan.bitrate else f", {plan.bitrate}")
+    )
+    frames = iter_assemble(
+        [clip.frames for clip in clips],
+        fps,
+        durations,
+        transition=plan.transition,
+        transition_s=plan.transition_s,
+        fade_in_s=plan.fade_in_s,
+        fade_out_s=plan.fade_out_s,
+        scene_fps=[clip.fps for clip in clips],
+        interpolation=plan.interpolation,
+    )
+    path = folder / "final.mp4"
+    preview = _Keep(frames, keep_every=max(1, round(fps / 8)))
+    count = encode_h264(preview, path, fps, crf=plan.crf, preset=plan.preset, bitrate=plan.bitrate)
+    facts = probe_video(path)
+    report = assess(read_frames(path), fps, cuts=cut_frames(durations, fps))
+    subtitles = None
+    if plan.subtitles:
+        subtitles = folder / "final.vtt"
+        write_webvtt(subtitles, scene_cues(durations, [s.description for s in script.scenes]))
+    backends = ", ".join(sorted({c.info.get("backend", "?") for c in clips}))
     video = FinalVideo(
-        path=tmp_path,
+        path=path,
         duration_s=facts.duration_s,
         frame_count=count,
         fps=fps,
         width=facts.width,
         height=facts.height,
         info={"backend": backends, "title": script.title},
+        subtitles_path=subtitles,
     )
+    middles = [Image.fromarray(c.frames[len(c.frames) // 2]) for c in clips]
     metadata = {
         "duration_s": round(facts.duration_s, 3),
         "planned_duration_s": script.target_duration_s,
         "frames": count,
         "fps": fps,
+        "clip_fps": plan.clip_fps,
+        "interpolation": plan.interpolation or "none",
+        "transition": plan.transition,
+        "transition_s": plan.transition_s,
+        "rate_control": plan.bitrate or f"crf {plan.crf}",
         "size": f"{facts.width}x{facts.height}",
         "backend": backends,
         "title": script.title,
-        "poster": MetadataValue.md(markdown_image(Image.fromarray(np.asarray(middle)), "poster")),
+        "poster": MetadataValue.md(poster_markdown(preview.middle())),
+        "preview": MetadataValue.md(animated_preview(np.stack(preview.kept), 8.0)),
+        "scenes": MetadataValue.md(markdown_image(contact_sheet(middles), "scenes", max_width=480)),
+        "quality": MetadataValue.json(report.as_metadata()),
     }
-    return video, facts, metadata
+    return video, facts, report, metadata
+
+
+class _Keep:
+    """Passes frames through to the encoder and keeps every n-th (small) for the previews."""
+
+    def __init__(self, frames, keep_every: int):
+        self.frames, self.every, self.kept = frames, keep_every, []
+
+    def __iter__(self):
+        for index, frame in enumerate(self.frames):
+            if index % self.every == 0:
+                self.kept.append(np.asarray(Image.fromarray(frame).resize(_preview_size(frame))))
+            yield frame
+
+    def middle(self) -> np.ndarray:
+        return self.kept[len(self.kept) // 2]
+
+
+def _preview_size(frame: np.ndarray) -> tuple[int, int]:
+    height, width = frame.shape[:2]
+    scale = min(1.0, 320 / width)
+    return max(2, round(width * scale)), max(2, round(height * scale))

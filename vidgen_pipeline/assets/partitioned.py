@@ -27,6 +27,7 @@ from dagster import (
 )
 
 from vidgen_pipeline.core.models import ModelChoiceError
+from vidgen_pipeline.core.postprod import PostprodError
 from vidgen_pipeline.core.weights import WeightsError
 
 T = TypeVar("T")
@@ -147,9 +148,10 @@ def _plain(value: Any) -> Any:
 
 
 def user_errors_are_final(fn: Callable[[], T]) -> T:
-    """Run ``fn``; a bad model choice or missing weights fails the step without retries
+    """Run ``fn``; a bad model choice, missing weights or impossible finishing settings
+    fail the step without retries
     (retrying cannot fix them), anything else may be retried by the retry policy."""
     try:
         return fn()
-    except (ModelChoiceError, WeightsError) as exc:
+    except (ModelChoiceError, WeightsError, PostprodError) as exc:
         raise Failure(description=str(exc), allow_retries=False) from exc

@@ -24,6 +24,7 @@ from vidgen_pipeline.core.storyboard import Storyboard, detect_language
 from vidgen_pipeline.partitions import prompts_partitions
 from vidgen_pipeline.resources import (
     KeyframeGenerator,
+    PostProduction,
     PromptStoreResource,
     ScriptWriter,
     VideoGenerator,
@@ -163,6 +164,7 @@ def optimized_prompts(
     script_writer: ScriptWriter,
     keyframe_generator: KeyframeGenerator,
     video_generator: VideoGenerator,
+    post_production: PostProduction,
 ) -> Output[dict]:
     """Per scene: the model-facing prompt, negative prompt, camera motion and seed, plus the
     resolved video model and its settings (which model, and why it was picked)."""
@@ -170,7 +172,14 @@ def optimized_prompts(
     for key, log, (request, board) in each_partition(context, prompt, script):
         result, token_limit = user_errors_are_final(
             lambda r=request, b=board, lg=log: _optimize(
-                context, r, b, script_writer, keyframe_generator, video_generator, lg
+                context,
+                r,
+                b,
+                script_writer,
+                keyframe_generator,
+                video_generator,
+                post_production,
+                lg,
             )
         )
         results[key] = result
@@ -185,6 +194,7 @@ def _optimize(
     script_writer: ScriptWriter,
     keyframe_generator: KeyframeGenerator,
     video_generator: VideoGenerator,
+    post_production: PostProduction,
     log,
 ) -> tuple[OptimizedPrompts, str]:
     settings = request.settings
@@ -212,6 +222,11 @@ def _optimize(
         count_tokens=count_tokens,
         token_limit=limit,
     ).model_copy(update={"video": plan})
+    result.finishing = post_production.plan(
+        settings, [s.duration_s for s in script.scenes], plan.fps, plan.backend != "animatic"
+    )
+    for note in result.finishing.notes:
+        context.log.warning(note)
     if english:
         result.optimizer = "rules + llm translation"
     return result, f"{limit} ({'tokenizer' if count_tokens else 'estimate'})"
@@ -235,6 +250,7 @@ def _optimized_metadata(result: OptimizedPrompts, token_limit: str) -> dict:
         "optimizer": result.optimizer,
         "token_limit": token_limit,
         "base_seed": result.base_seed,
+        "finishing": MetadataValue.json(result.finishing.model_dump() if result.finishing else {}),
         "prompts": _table(
             ["#", "seed", "camera", "prompt"],
             [[s.scene_number, s.seed, s.camera.name, s.prompt[:200]] for s in result.scenes],

@@ -47,3 +47,4 @@ class FinalVideo:
     width: int
     height: int
     info: dict = field(default_factory=dict)
+    subtitles_path: Path | None = None  # WebVTT of the scenes, stored beside the mp4

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vidgen_pipeline.core.finishing import FinishingPlan
 from vidgen_pipeline.core.models import VideoPlan
 from vidgen_pipeline.core.storyboard import Storyboard
 
@@ -107,6 +108,7 @@ class OptimizedPrompts(BaseModel):
     optimizer: str = "rules"
     scenes: list[ScenePrompt]
     video: VideoPlan | None = None
+    finishing: FinishingPlan | None = None  # how final_video stitches the clips
 
 
 def read_camera(text: str) -> CameraMotion:

@@ -12,6 +12,7 @@ import json
 import re
 import unicodedata
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from upath import UPath
@@ -44,7 +45,19 @@ class GenerationSettings(BaseModel):
     frames: int | None = None
     width: int | None = None
     height: int | None = None
-    fps: float | None = None
+    fps: float | None = Field(default=None, description="the rate clips are generated at")
+    # Finishing (see core/finishing.py): None means the post_production resource's default.
+    output_fps: float | None = Field(default=None, gt=0, le=120, description="final video rate")
+    interpolate: int | None = Field(
+        default=None, ge=1, le=4, description="frame-rate multiplier by optical flow (1: off)"
+    )
+    transition: Literal["cut", "crossfade"] | None = None
+    transition_s: float | None = Field(default=None, ge=0, le=10, description="crossfade, s")
+    fade_s: float | None = Field(default=None, ge=0, le=10, description="fade in/out, s")
+    crf: int | None = Field(default=None, ge=0, le=51, description="x264 quality")
+    bitrate: str | None = Field(
+        default=None, pattern=r"^[1-9][0-9]*[kKmM]?$", description="e.g. 5000k (instead of crf)"
+    )
 
 
 class PromptRequest(BaseModel):

@@ -1,8 +1,15 @@
 """Resources that own models: script writer, keyframe generator, video generator."""
 
 from vidgen_pipeline.resources.keyframes import KeyframeGenerator
+from vidgen_pipeline.resources.post import PostProduction
 from vidgen_pipeline.resources.prompt_store import PromptStoreResource
 from vidgen_pipeline.resources.script_writer import ScriptWriter
 from vidgen_pipeline.resources.video import VideoGenerator
 
-__all__ = ["KeyframeGenerator", "PromptStoreResource", "ScriptWriter", "VideoGenerator"]
+__all__ = [
+    "KeyframeGenerator",
+    "PostProduction",
+    "PromptStoreResource",
+    "ScriptWriter",
+    "VideoGenerator",
+]
