@@ -75,7 +75,13 @@ def _gpu_section(ctx: BenchContext) -> SectionResult:
     return gpu_section(ctx)
 
 
-SECTIONS: dict[str, Section] = {"cpu": _cpu_section, "gpu": _gpu_section}
+def _batch_section(ctx: BenchContext) -> SectionResult:
+    from vidgen_pipeline.bench.batch import batch_section
+
+    return batch_section(ctx)
+
+
+SECTIONS: dict[str, Section] = {"cpu": _cpu_section, "batch": _batch_section, "gpu": _gpu_section}
 
 
 def register_section(name: str, function: Section) -> None:
