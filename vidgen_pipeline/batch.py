@@ -12,8 +12,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
+from upath import UPath
 
-from vidgen_pipeline.core.requests import PromptRequest, PromptStore
+from vidgen_pipeline.core.requests import PromptRequest, PromptStore, safe_path_component
 from vidgen_pipeline.core.storage import process_alive
 from vidgen_pipeline.partitions import PROMPTS
 
@@ -80,6 +81,35 @@ def missing_partitions(instance: DagsterInstance, keys: Sequence[str] | None = N
     keys = list(instance.get_dynamic_partitions(PROMPTS)) if keys is None else list(keys)
     done = instance.get_materialized_partitions(FINAL_ASSET)
     return [key for key in keys if key not in done]
+
+
+def changed_partitions(keys: Sequence[str], store: PromptStore, storage: str) -> list[str]:
+    """Partitions whose request (in the prompt store) differs from the one their last
+    ``prompt`` materialization used: a dataset row whose settings changed since."""
+    base = UPath(storage) / "prompt"
+    changed = []
+    for key in keys:
+        stored = store.get(key)
+        path = base / f"{safe_path_component(key)}.json"
+        try:
+            used = PromptRequest.model_validate_json(path.read_bytes())
+        except (OSError, ValueError):
+            continue  # never made (then it is missing), or unreadable: not known to differ
+        if stored is not None and stored != used:
+            changed.append(key)
+    return changed
+
+
+def outdated_partitions(
+    instance: DagsterInstance, store: PromptStore, storage: str, keys: Sequence[str] | None = None
+) -> list[str]:
+    """Partitions (in the instance's order) with no final video, or whose request changed
+    since their video was made."""
+    keys = list(instance.get_dynamic_partitions(PROMPTS)) if keys is None else list(keys)
+    missing = set(missing_partitions(instance, keys))
+    done = [key for key in keys if key not in missing]
+    stale = set(changed_partitions(done, store, storage))
+    return [key for key in keys if key in missing or key in stale]
 
 
 def run_batches(ordered: Sequence[str], targets: Iterable[str], per_run: int) -> list[list[str]]:

@@ -53,7 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     gen = commands.add_parser("generate", help="make one video from a prompt")
     gen.add_argument("prompt", help="what the video should show (any language)")
-    gen.add_argument("--video-model", metavar="NAME_OR_PATH", help="auto (default), animatic, ...")
+    gen.add_argument(
+        "--video-model",
+        metavar="NAME_OR_PATH",
+        help="auto (default), svd-xt, svd, animatelcm-svd-xt, modelscope-t2v, animatediff, "
+        "animatic, a hub id or a local folder",
+    )
     gen.add_argument("--keyframe-model", metavar="NAME_OR_PATH", help="cards (default)")
     gen.add_argument(
         "--keyframe-steps", type=_positive_int, metavar="N", help="text-to-image denoising steps"
@@ -109,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="make the videos of registered partitions, several prompts per run",
     )
     back.add_argument(
-        "--missing", action="store_true", help="only partitions without a final video"
+        "--missing",
+        action="store_true",
+        help="only partitions without a final video, or whose request changed since",
     )
     back.add_argument("--limit", type=_positive_int, metavar="N", help="at most N partitions")
     back.add_argument(
@@ -328,7 +335,9 @@ def backfill(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance
 
     from vidgen_pipeline.assets.partitioned import partitions_per_run
-    from vidgen_pipeline.batch import missing_partitions, range_tags, reap_dead_runs, run_batches
+    from vidgen_pipeline.batch import outdated_partitions, range_tags, reap_dead_runs, run_batches
+    from vidgen_pipeline.core.requests import PromptStore
+    from vidgen_pipeline.core.storage import default_prompt_store_path, default_storage_path
     from vidgen_pipeline.definitions import defs
     from vidgen_pipeline.instance import prepare_home
     from vidgen_pipeline.partitions import PROMPTS
@@ -345,7 +354,8 @@ def backfill(args: argparse.Namespace) -> int:
                 raise UserError(f"unknown partitions: {', '.join(unknown)}")
             targets = [key for key in ordered if key in set(args.partition)]
         if args.missing:
-            targets = missing_partitions(instance, targets)
+            store = PromptStore(default_prompt_store_path())
+            targets = outdated_partitions(instance, store, default_storage_path(), targets)
         targets = targets[: args.limit] if args.limit else targets
         if not targets:
             _say(
@@ -354,21 +364,28 @@ def backfill(args: argparse.Namespace) -> int:
             return 0
         batches = run_batches(ordered, targets, args.per_run or partitions_per_run())
         _say(f"{len(targets)} partitions in {len(batches)} runs")
-        failed = 0
-        for number, batch in enumerate(batches, 1):
-            _say(
-                f"run {number}/{len(batches)}: {len(batch)} partitions ({batch[0]} .. {batch[-1]})"
-            )
+        failed: list[str] = []
+        queue = [(batch, f"run {n}/{len(batches)}") for n, batch in enumerate(batches, 1)]
+        while queue:
+            batch, label = queue.pop(0)
+            _say(f"{label}: {len(batch)} partitions ({batch[0]} .. {batch[-1]})")
             tags = {"vidgen/source": "cli-backfill", **range_tags(batch)}
             result, failure = _execute(defs, instance, tags)
-            if failure:
-                failed += 1
-                _say(f"vidgen: {failure}")
-                continue
-            for path in _final_paths(result).values():
-                print(path, flush=True)
+            if not failure:
+                for path in _final_paths(result).values():
+                    print(path, flush=True)
+            elif len(batch) > 1:
+                # One bad prompt fails its whole run: make the others one at a time.
+                _say(f"vidgen: {failure}; running its {len(batch)} partitions one by one")
+                queue = [([key], f"  {key}") for key in batch] + queue
+            else:
+                _say(f"vidgen: {batch[0]}: {failure}")
+                failed.append(batch[0])
     if failed:
-        print(f"vidgen: {failed} of {len(batches)} runs failed", file=sys.stderr)
+        print(
+            f"vidgen: {len(failed)} of {len(targets)} partitions failed: {', '.join(failed)}",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import sys
 from importlib.resources import files
 from pathlib import Path
 
@@ -21,6 +22,12 @@ def prepare_home() -> Path:
     config = dagster_dir / "dagster.yaml"
     ready = dagster_dir / ".initialized"
     if ready.exists():
+        if config.exists() and "pools:" not in config.read_text():
+            print(
+                f"vidgen: {config} predates the gpu pool limit; compare it with "
+                "vidgen_pipeline/dagster.yaml (runs from the shell and the UI may share the GPU)",
+                file=sys.stderr,
+            )
         return home
     # Two commands started at once on a new home must not both create the SQLite tables.
     with open(dagster_dir / ".init.lock", "w") as lock:

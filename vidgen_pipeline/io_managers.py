@@ -181,6 +181,8 @@ class FramesIOManager(StorageIOManager):
                     mp4 = scene_dir / "clip.mp4"
                     if item.source_dir is not None and is_local(mp4):
                         _link_or_copy(Path(item.mp4_path), scene_dir)
+                    elif item.source_dir is not None:  # a copy: the cache keeps its own
+                        atomic_write_bytes(mp4, Path(item.mp4_path).read_bytes())
                     else:
                         atomic_move_file(Path(item.mp4_path), mp4)
                     item.mp4_path = Path(str(mp4)) if is_local(mp4) else None
@@ -261,12 +263,14 @@ class VideoIOManager(StorageIOManager):
             "info": obj.info,
         }
         extra = {}
+        atomic_move_file(Path(obj.path), path)
+        vtt = path.with_suffix(".vtt")
         if obj.subtitles_path is not None:
-            vtt = path.with_suffix(".vtt")
             atomic_move_file(Path(obj.subtitles_path), vtt)
             obj.subtitles_path = Path(str(vtt))
             extra["subtitles"] = MetadataValue.path(str(vtt))
-        atomic_move_file(Path(obj.path), path)
+        elif vtt.exists():
+            vtt.unlink()  # an older run's subtitles would not match this video
         sidecar["bytes"] = path.stat().st_size  # ties the sidecar to this very file
         atomic_write_bytes(path.with_suffix(".json"), json.dumps(sidecar, indent=2).encode())
         obj.path = Path(str(path))

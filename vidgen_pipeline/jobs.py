@@ -42,7 +42,9 @@ class AddPromptConfig(Config):
     interpolate: int | None = Field(default=None, description="1..4: optical-flow frames")
     transition: str | None = Field(default=None, description="cut or crossfade")
     transition_s: float | None = Field(default=None, description="crossfade length, seconds")
+    fade_s: float | None = Field(default=None, description="fade in and out, seconds")
     crf: int | None = Field(default=None, description="x264 quality 0..51")
+    bitrate: str | None = Field(default=None, description="e.g. 5000k: instead of crf")
 
     def to_request(self) -> PromptRequest:
         fields = self.model_dump(exclude={"prompt"}, exclude_none=True)

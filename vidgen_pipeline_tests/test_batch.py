@@ -23,7 +23,13 @@ from dagster import (
 )
 
 from vidgen_pipeline.assets import ALL_ASSETS
-from vidgen_pipeline.batch import range_tags, register_requests, run_batches
+from vidgen_pipeline.batch import (
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    range_tags,
+    register_requests,
+    run_batches,
+)
 from vidgen_pipeline.core.media import probe_video, read_frames
 from vidgen_pipeline.core.requests import (
     GenerationSettings,
@@ -180,6 +186,31 @@ def test_add_prompts_then_backfill_missing_with_a_limit(tmp_path):
     assert "nothing to do" in done.stderr
 
 
+def test_a_bad_prompt_fails_alone_and_a_changed_row_is_made_again(tmp_path):
+    home = tmp_path / "home"
+    data = tmp_path / "mixed.csv"
+    rows = "prompt,duration,video_model\nA fern unrolls.,1,animatic\nA gull lands.,1,svd-xxl\n"
+    data.write_text(rows + "A bell swings.,1,animatic\n")
+    assert vidgen(home, "add-prompts", str(data)).stdout.strip() == "3"
+    done = vidgen(home, "backfill", "--missing", "--per-run", "3")
+    assert done.returncode == 1
+    assert "running its 3 partitions one by one" in done.stderr
+    assert len(done.stdout.split()) == 2  # the fern and the bell
+    gull = PromptRequest(text="A gull lands.").partition_key
+    assert f"1 of 3 partitions failed: {gull}" in done.stderr.splitlines()[-1]
+    assert "svd-xxl" in done.stderr
+    # The row fixed (and the bell's settings changed): only those two are made again.
+    data.write_text(
+        "prompt,duration,video_model\nA fern unrolls.,1,animatic\n"
+        "A gull lands.,1,animatic\nA bell swings.,2,animatic\n"
+    )
+    added = vidgen(home, "add-prompts", str(data))
+    assert "0 new partitions, 2 changed, 1 unchanged" in added.stderr
+    again = vidgen(home, "backfill", "--missing")
+    assert again.returncode == 0, again.stderr
+    assert len(again.stdout.split()) == 2 and "2 partitions in 1 runs" in again.stderr
+
+
 def test_add_prompts_refuses_a_file_without_usable_rows(tmp_path):
     data = tmp_path / "nothing.csv"
     data.write_text("text\nno prompt column here\n")
@@ -273,18 +304,21 @@ def test_nightly_schedule_asks_for_the_missing_partitions_only(instance, vidgen_
         instance=instance, partition_key=keys[0]
     )
     context = build_schedule_context(instance=instance, repository_def=defs.get_repository_def())
-    request = nightly_missing(context)
-    keys_asked = {
-        akpk.partition_key
-        for akpk in request.asset_graph_subset.iterate_asset_partitions()
-        if akpk.asset_key.to_user_string() == "final_video"
-    }
-    assert keys_asked == set(keys[1:])
-    for key in keys[1:]:
-        defs.resolve_job_def("generate_video").execute_in_process(
-            instance=instance, partition_key=key
-        )
+    (request,) = nightly_missing(context)  # one run: the two missing partitions are adjacent
+    assert (request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]) == (keys[1], keys[2])
+    assert request.partition_key is None and request.run_key.startswith("nightly-")
+    # What the scheduler launches: that run, with those tags, makes both videos.
+    result = defs.resolve_job_def("generate_video").execute_in_process(
+        instance=instance, tags=request.tags
+    )
+    made = {e.partition for e in result.get_asset_materialization_events()}
+    assert made == set(keys[1:])
     assert isinstance(nightly_missing(context), SkipReason)
+    # A request changed since its video was made is outdated again.
+    changed = requests[0].model_copy(update={"settings": GenerationSettings(duration_s=2.0)})
+    register_requests([changed], store, instance)
+    (request,) = nightly_missing(context)
+    assert request.tags[RANGE_START_TAG] == request.tags[RANGE_END_TAG] == keys[0]
 
 
 # -------------------------------------------------------------------- kill and resume
@@ -385,3 +419,25 @@ def test_two_runs_of_one_partition_at_once_both_finish_whole(tmp_path):
             assert len(runs) == 2
     finally:
         del os.environ["DAGSTER_HOME"]
+
+
+def test_scene_cache_entries_are_whole_or_replaced(tmp_path):
+    from vidgen_pipeline.core.clips import SceneClip
+    from vidgen_pipeline.core.scene_cache import SceneCache
+
+    cache = SceneCache(tmp_path / "cache")
+    key = "ab" * 32
+    frames = np.random.default_rng(0).integers(0, 255, (3, 8, 8, 3), dtype=np.uint8)
+    stored = cache.put(key, SceneClip(1, frames.copy(), 8.0, {"backend": "test"}))
+    assert stored.info["cache"] == "new" and stored.source_dir == cache.folder(key)
+    hit = cache.get(key)
+    assert np.array_equal(hit.frames, frames) and hit.info["cache"] == "reused"
+    # A second writer of the same scene keeps the first whole entry.
+    cache.put(key, SceneClip(1, frames.copy(), 8.0, {"backend": "test"}))
+    assert [p.name for p in cache.folder(key).parent.iterdir()] == [key]
+    # Damaged by hand (a frame deleted): not a hit, and the next put replaces it.
+    (cache.folder(key) / "000001.png").unlink()
+    assert cache.get(key) is None
+    cache.put(key, SceneClip(1, frames.copy(), 8.0, {"backend": "test"}))
+    assert np.array_equal(cache.get(key).frames, frames)
+    assert [p.name for p in cache.folder(key).parent.iterdir()] == [key]  # no temp left

@@ -45,7 +45,12 @@ def partitions_per_run() -> int:
     try:
         return max(1, int(raw))
     except ValueError:
-        raise ValueError(f"VIDGEN_PARTITIONS_PER_RUN must be a whole number, got {raw!r}") from None
+        warnings.warn(
+            f"VIDGEN_PARTITIONS_PER_RUN must be a whole number, got {raw!r}; "
+            f"using {DEFAULT_PARTITIONS_PER_RUN}",
+            stacklevel=2,
+        )
+        return DEFAULT_PARTITIONS_PER_RUN
 
 
 BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=partitions_per_run())

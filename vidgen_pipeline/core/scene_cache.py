@@ -34,8 +34,10 @@ from vidgen_pipeline.core.storage import process_alive, vidgen_home
 # Bump when the same inputs would render different frames (a renderer change).
 CACHE_VERSION = "1"
 ENTRY = "entry.json"
-# Plan fields that describe the choice rather than shape the frames.
-_DESCRIPTIVE = {"reason", "notes"}
+# Plan fields that describe the choice rather than shape the frames (where the weights came
+# from changes between the run that downloaded them and the next one; what they are is in
+# the weights revision).
+_DESCRIPTIVE = {"reason", "notes", "weights_source", "unet_weights_source"}
 
 
 def default_cache_dir() -> Path:
@@ -170,8 +172,16 @@ class SceneCache:
             try:
                 os.rename(tmp, final)  # atomic; fails if another run stored it first
             except OSError:
-                if not (final / ENTRY).exists():
-                    raise
+                if self.get(key) is not None:
+                    pass  # another run stored the same scene first: theirs is as good
+                else:  # a damaged entry (files deleted by hand): replace it
+                    broken = (
+                        final.parent
+                        / f".tmp-broken-{key[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+                    )
+                    os.rename(final, broken)
+                    shutil.rmtree(broken, ignore_errors=True)
+                    os.rename(tmp, final)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         clip.info = {**clip.info, "cache": "new", "cache_key": key[:16]}
