@@ -24,7 +24,7 @@ from vidgen_pipeline.bench.cpu import (
 )
 from vidgen_pipeline.bench.harness import BenchContext, SectionResult, markdown_table
 
-PROMPTS = 5
+PROMPT_COUNT = 5
 VBENCH = "vbench_all_dimension_en.txt"
 
 
@@ -117,11 +117,11 @@ def backfill_overhead(log=print) -> dict[str, Any]:
                 )
                 requests = [
                     PromptRequest(text=f"{mode}: lantern {n} floats downstream.", settings=settings)
-                    for n in range(PROMPTS)
+                    for n in range(PROMPT_COUNT)
                 ]
                 keys = register_requests(requests, store, instance).new
                 ordered = list(instance.get_dynamic_partitions(PROMPTS))
-                batches = run_batches(ordered, keys, PROMPTS if mode.startswith("one") else 1)
+                batches = run_batches(ordered, keys, PROMPT_COUNT if mode.startswith("one") else 1)
                 runtime.LOAD_COUNTS.clear()
                 model_s = 0.0
                 started = time.perf_counter()
@@ -142,12 +142,12 @@ def backfill_overhead(log=print) -> dict[str, Any]:
                     "wall_s": round(wall, 3),
                     "model_calls_s": round(model_s, 3),
                     "model_loads": loads,
-                    "overhead_per_prompt_s": round((wall - model_s) / PROMPTS, 3),
+                    "overhead_per_prompt_s": round((wall - model_s) / PROMPT_COUNT, 3),
                 }
                 log(f"batch: {mode}: {wall:.1f} s, {loads} model loads")
     return {
         "status": "ok",
-        "setup": f"{PROMPTS} prompts, tiny random-weight SVD + SD keyframes, 2 scenes of 1 s at "
+        "setup": f"{PROMPT_COUNT} prompts, tiny random-weight SVD + SD keyframes, 2 scenes of 1 s at "
         "4 fps, 64x64, 2 steps; in-process executor (as `vidgen backfill` runs them)",
         "modes": modes,
     }
