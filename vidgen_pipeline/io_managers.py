@@ -142,7 +142,7 @@ class FramesIOManager(StorageIOManager):
     """Keyframes and scene clips as PNG files (lossless), one version folder per write.
 
     ``<partition>/manifest.json`` names the current version folder; it is replaced
-    atomically after the new folder is complete, then older folders are removed. A crash
+    atomically after the new folder is complete, then folders older than the one it replaced are removed. A crash
     mid-write leaves the old manifest pointing at the old, intact frames.
     """
 
@@ -190,8 +190,11 @@ class FramesIOManager(StorageIOManager):
                 entries.append(entry)
                 frame_total += len(item.frames)
         manifest = {"version": version, "items": entries}
+        previous = self._current_version(path)
         atomic_write_bytes(path / "manifest.json", json.dumps(manifest, indent=2).encode())
-        self._remove_old_versions(path, keep=version)
+        # The version just replaced stays one more write: a run that read the old manifest a
+        # moment ago (another run of this partition) can still load its frames.
+        self._remove_old_versions(path, keep={version, previous})
         return {"items": len(entries), "frames": frame_total}
 
     def load(self, path: UPath, context: InputContext) -> list:
@@ -229,9 +232,16 @@ class FramesIOManager(StorageIOManager):
         return read_png(path.read_bytes(), path)
 
     @staticmethod
-    def _remove_old_versions(path: UPath, keep: str) -> None:
+    def _current_version(path: UPath) -> str | None:
+        try:
+            return json.loads((path / "manifest.json").read_text())["version"]
+        except (OSError, ValueError, KeyError):
+            return None
+
+    @staticmethod
+    def _remove_old_versions(path: UPath, keep: set) -> None:
         for child in path.iterdir():
-            if child.name.startswith("v-") and child.name != keep and child.is_dir():
+            if child.name.startswith("v-") and child.name not in keep and child.is_dir():
                 if is_local(child):
                     shutil.rmtree(Path(child), ignore_errors=True)
                 else:

@@ -242,7 +242,7 @@ def under(path: Path, base: Path) -> bool:
     return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(base))
 
 
-def test_scene_clips_written_twice_leave_one_version(tmp_path):
+def test_scene_clips_written_again_keep_the_current_and_the_previous_version(tmp_path):
     manager = FramesIOManager(base_path=str(tmp_path))
     manager.handle_output(out_ctx("scene_clips"), [clip(1, 3, 10), clip(2, 2, 20)])
     folder = tmp_path / "scene_clips" / "part-000000000001"
@@ -250,11 +250,15 @@ def test_scene_clips_written_twice_leave_one_version(tmp_path):
     assert len(first) == 1
 
     manager.handle_output(out_ctx("scene_clips"), [clip(1, 4, 30)])
-    versions = version_folders(folder)
-    assert len(versions) == 1 and versions != first
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["version"] == versions[0]
+    second = manifest["version"]
+    # The replaced version stays one more write (a reader of the old manifest can finish).
+    assert version_folders(folder) == sorted([first[0], second])
     assert [(i["scene_number"], i["frames"]) for i in manifest["items"]] == [(1, 4)]
+    manager.handle_output(out_ctx("scene_clips"), [clip(1, 4, 30)])
+    third = json.loads((folder / "manifest.json").read_text())["version"]
+    versions = version_folders(folder)
+    assert versions == sorted([second, third])
     assert sorted(p.name for p in folder.iterdir()) == sorted(["manifest.json", *versions])
 
     loaded = manager.load_input(in_ctx("scene_clips"))
@@ -286,12 +290,14 @@ def test_scene_mp4_moves_into_the_current_version(tmp_path):
         assert not mp4.exists()  # moved, not copied
         outputs.append(item.mp4_path)
     folder = tmp_path / "storage" / "scene_clips" / "part-000000000001"
-    (version,) = version_folders(folder)
+    version = json.loads((folder / "manifest.json").read_text())["version"]
     assert outputs[-1] == folder / version / "scene_001" / "clip.mp4"
-    assert not outputs[0].exists()  # the old version went with its folder
+    assert outputs[0].exists()  # the previous version stays one more write
     loaded = manager.load_input(in_ctx("scene_clips"))[0]
     assert loaded.mp4_path == outputs[-1]
     assert probe_video(loaded.mp4_path).frame_count == 6
+    manager.handle_output(out_ctx("scene_clips"), [clip(1, 6, 90)])
+    assert not outputs[0].exists()  # ... and then goes with its folder
 
 
 def test_frames_manager_refuses_unknown_items_and_publishes_nothing(tmp_path):
@@ -470,7 +476,7 @@ def test_killed_frames_write_keeps_the_previous_version(tmp_path):
     loaded = manager.load_input(in_ctx("scene_clips"))
     np.testing.assert_array_equal(loaded[0].frames, clip(1, 3, 10).frames)
 
-    # The next successful write sweeps both the old and the abandoned folder.
+    # The next successful write sweeps the abandoned folder (the old one stays as previous).
     manager.handle_output(out_ctx("scene_clips"), [clip(1, 2, 77)])
-    assert len(version_folders(folder)) == 1
+    assert len(version_folders(folder)) == 2 and old_version in version_folders(folder)
     assert manager.load_input(in_ctx("scene_clips"))[0].info["value"] == 77
