@@ -142,8 +142,9 @@ class FramesIOManager(StorageIOManager):
     """Keyframes and scene clips as PNG files (lossless), one version folder per write.
 
     ``<partition>/manifest.json`` names the current version folder; it is replaced
-    atomically after the new folder is complete, then folders older than the one it replaced are removed. A crash
-    mid-write leaves the old manifest pointing at the old, intact frames.
+    atomically after the new folder is complete, then folders older than the one it
+    replaced are removed. A crash mid-write leaves the old manifest pointing at the old,
+    intact frames.
     """
 
     png_compression: int = 1  # zlib level: PNG stays lossless; 1 is ~5x faster than 9
