@@ -36,6 +36,7 @@ from vidgen_pipeline.core.storage import (
     atomic_write_bytes,
     default_storage_path,
     is_local,
+    remove_orphan_temp_files,
 )
 from vidgen_pipeline.core.storyboard import Storyboard
 
@@ -86,6 +87,7 @@ class StorageIOManager(ConfigurableIOManager):
         """Write one partition's value; its metadata goes to that partition alone
         (``metadata_key``) or to the whole output (None: the output is one partition)."""
         path = self.path_for(context, key)
+        remove_orphan_temp_files(path.parent)  # left by a killed run's interrupted write
         metadata = {"path": MetadataValue.path(str(path)), **self.dump(obj, path, context)}
         if metadata_key is None:
             context.add_output_metadata(metadata)

@@ -441,3 +441,17 @@ def test_scene_cache_entries_are_whole_or_replaced(tmp_path):
     cache.put(key, SceneClip(1, frames.copy(), 8.0, {"backend": "test"}))
     assert np.array_equal(cache.get(key).frames, frames)
     assert [p.name for p in cache.folder(key).parent.iterdir()] == [key]  # no temp left
+
+
+def test_temp_files_of_dead_processes_are_swept_by_the_next_write(tmp_path):
+    from vidgen_pipeline.core.storage import atomic_write_bytes, remove_orphan_temp_files
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    orphan = tmp_path / f".final.mp4.{dead.pid}-k1ll3d.tmp"  # what a SIGKILL mid-write leaves
+    orphan.write_bytes(b"half")
+    mine = tmp_path / f".other.json.{os.getpid()}-w0rk1n.tmp"  # a live writer's
+    mine.write_bytes(b"busy")
+    atomic_write_bytes(tmp_path / "final.mp4", b"whole")
+    assert remove_orphan_temp_files(tmp_path) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine.name, "final.mp4"])

@@ -50,7 +50,9 @@ def atomic_write_bytes(path: UPath | Path, data: bytes) -> None:
         return
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.name}.{os.getpid()}-", suffix=".tmp"
+    )
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -92,6 +94,23 @@ def scratch_dir(label: str) -> Iterator[Path]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def remove_orphan_temp_files(folder: UPath | Path) -> int:
+    """Delete the temp files (``.name.<pid>-xxxx.tmp``) that killed processes left in a
+    local ``folder``; return how many."""
+    if not is_local(folder) or not Path(folder).is_dir():
+        return 0
+    removed = 0
+    for child in Path(folder).glob(".*.tmp"):
+        try:
+            pid = int(child.name.rsplit(".", 2)[-2].split("-", 1)[0])
+        except (IndexError, ValueError):
+            continue
+        if not process_alive(pid):
+            child.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def _remove_orphans(root: Path) -> None:
