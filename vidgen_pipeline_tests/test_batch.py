@@ -290,6 +290,49 @@ def test_a_run_of_five_partitions_loads_each_model_once(instance, vidgen_home, t
     assert set(counts[0].metadata["by_partition"].value) == set(keys)
 
 
+def test_a_rerun_reuses_keyframes_and_scenes_without_loading_the_image_model(
+    instance, vidgen_home, tiny_models
+):
+    settings = GenerationSettings(
+        video_model=str(tiny_models["svd"]),
+        keyframe_model=str(tiny_models["sd"]),
+        width=64,
+        height=64,
+        fps=4.0,
+        frames=4,
+        steps=2,
+        keyframe_steps=2,
+        duration_s=2.0,
+        scenes=2,
+        output_fps=4.0,
+    )
+    request = PromptRequest(text="A heron waits. The heron strikes.", settings=settings)
+    (key,) = register_requests([request], PromptStore(default_prompt_store_path()), instance).new
+    job = defs.resolve_job_def("generate_video")
+    first = job.execute_in_process(instance=instance, partition_key=key)
+    frames_first = list(read_frames(Path(_final(first))))
+    runtime.LOAD_COUNTS.clear()
+    second = job.execute_in_process(instance=instance, partition_key=key)
+    # Neither model was loaded: the keyframes and the scenes came from the caches.
+    assert dict(runtime.LOAD_COUNTS) == {}
+    keyframes = [
+        e for e in second.get_asset_materialization_events() if e.asset_key.path == ["keyframes"]
+    ]
+    manifest = json.loads(
+        (Path(keyframes[0].materialization.metadata["path"].value) / "manifest.json").read_text()
+    )
+    assert [item["info"]["cache"] for item in manifest["items"]] == ["reused", "reused"]
+    frames_second = list(read_frames(Path(_final(second))))
+    assert all(np.array_equal(a, b) for a, b in zip(frames_first, frames_second, strict=True))
+
+
+def _final(result) -> str:
+    (event,) = [
+        e for e in result.get_asset_materialization_events() if e.asset_key.path == ["final_video"]
+    ]
+    return event.materialization.metadata["path"].value
+
+
 # ----------------------------------------------------------------------- the schedule
 
 

@@ -118,6 +118,48 @@ def frame_name(index: int) -> str:
     return f"{index:06d}.png"
 
 
+class KeyframeCache:
+    """Generated keyframes by key (model, weights revision, size, steps, guidance, dtype,
+    device, the scene's prompt, negative prompt and seed, code version) under ``root``: a
+    re-run or a restart makes the same keyframes without loading the text-to-image model,
+    so the scenes conditioned on them are found in the scene cache too."""
+
+    def __init__(self, root: Path | None = None):
+        self.root = Path(root) if root else vidgen_home() / "cache" / "keyframes"
+
+    @staticmethod
+    def key(parts: Mapping[str, Any]) -> str:
+        document = {"cache_version": CACHE_VERSION, "code_version": vidgen_pipeline.__version__}
+        canonical = json.dumps({**document, **parts}, sort_keys=True, default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def get(self, key: str) -> tuple[Image.Image, dict] | None:
+        folder = self.root / key[:2] / key
+        try:
+            info = json.loads((folder / ENTRY).read_text())
+            image = Image.fromarray(read_png((folder / "keyframe.png").read_bytes(), folder))
+        except (OSError, ValueError):
+            return None
+        return image, info
+
+    def put(self, key: str, image: Image.Image, info: dict) -> None:
+        final = self.root / key[:2] / key
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.parent / f".tmp-{key[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        try:
+            write_png(tmp / "keyframe.png", np.asarray(image.convert("RGB")))
+            (tmp / ENTRY).write_text(json.dumps(info, indent=2, default=str))
+            try:
+                os.rename(tmp, final)
+            except OSError:
+                if self.get(key) is None:  # damaged: replace it
+                    shutil.rmtree(final, ignore_errors=True)
+                    os.rename(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 class SceneCache:
     """Scene clips by key under ``root`` (a local folder)."""
 

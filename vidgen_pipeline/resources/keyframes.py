@@ -21,6 +21,7 @@ from vidgen_pipeline.core.models import (
     looks_like_hub_id,
 )
 from vidgen_pipeline.core.prompts import OptimizedPrompts
+from vidgen_pipeline.core.scene_cache import KeyframeCache, weights_revision
 from vidgen_pipeline.core.storyboard import Storyboard
 from vidgen_pipeline.core.weights import ResolvedWeights, WeightsError, resolve_weights
 from vidgen_pipeline.resources import runtime
@@ -39,6 +40,8 @@ class KeyframeGenerator(DiffusersSettings):
     )
     steps: int = Field(default=0, description="denoising steps; 0: the model's default")
     guidance_scale: float = Field(default=-1.0, description="-1: the model's default")
+    cache: bool = Field(default=True, description="reuse generated keyframes (re-runs, restarts)")
+    cache_dir: str = Field(default="", description="keyframe cache; empty: VIDGEN_HOME/cache")
 
     def resolve(self, name: str) -> ResolvedWeights:
         """Find and check a text-to-image model's weights (no loading)."""
@@ -93,10 +96,52 @@ class KeyframeGenerator(DiffusersSettings):
         return self._generate(prompts, log)
 
     def _generate(self, prompts: OptimizedPrompts, log) -> list[Keyframe]:
-        import torch
-
         plan = prompts.video
         weights = self.resolve(plan.keyframe_weights_path or plan.keyframe_model)
+        cache = (
+            KeyframeCache(Path(self.cache_dir) if self.cache_dir else None) if self.cache else None
+        )
+        common = {
+            "model": plan.keyframe_model,
+            "weights": weights_revision(str(weights.path)),
+            "size": [plan.width, plan.height],
+            "steps": plan.keyframe_steps,
+            "guidance": plan.keyframe_guidance_scale,
+            "dtype": plan.keyframe_dtype,
+            "device": plan.keyframe_device,
+        }
+        keyframes: dict[int, Keyframe] = {}
+        keys = {}
+        for scene in prompts.scenes:
+            if cache is None:
+                break
+            keys[scene.scene_number] = cache.key(
+                {
+                    **common,
+                    "prompt": scene.prompt,
+                    "negative": scene.negative_prompt,
+                    "seed": scene.seed,
+                }
+            )
+            hit = cache.get(keys[scene.scene_number])
+            if hit is not None:
+                image, info = hit
+                keyframes[scene.scene_number] = Keyframe(
+                    scene.scene_number, image, {**info, "cache": "reused"}
+                )
+        todo = [scene for scene in prompts.scenes if scene.scene_number not in keyframes]
+        if todo:
+            for keyframe in self._render(plan, weights, todo, len(prompts.scenes), log):
+                keyframes[keyframe.scene_number] = keyframe
+                if cache is not None:
+                    cache.put(keys[keyframe.scene_number], keyframe.image, keyframe.info)
+        else:
+            log(f"all {len(keyframes)} keyframes reused from the keyframe cache (model not loaded)")
+        return [keyframes[scene.scene_number] for scene in prompts.scenes]
+
+    def _render(self, plan, weights, scenes, count, log) -> list[Keyframe]:
+        import torch
+
         device = plan.keyframe_device
         pipe = runtime.load_pipeline(weights, plan.keyframe_dtype, device, self, log=log)
         mode = runtime.placement(pipe)
@@ -106,7 +151,7 @@ class KeyframeGenerator(DiffusersSettings):
                 mode = runtime.auto_memory_mode(KEYFRAME_VRAM_GB)
             runtime.place(pipe, mode, device, self.attention)
         keyframes = []
-        for scene in prompts.scenes:
+        for scene in scenes:
             started = time.perf_counter()
             generator = torch.Generator("cpu").manual_seed(scene.seed)
             kwargs = {
@@ -121,7 +166,7 @@ class KeyframeGenerator(DiffusersSettings):
                 kwargs["negative_prompt"] = scene.negative_prompt
             image = pipe(**kwargs).images[0]
             seconds = round(time.perf_counter() - started, 3)
-            log(f"keyframe {scene.scene_number}/{len(prompts.scenes)} in {seconds} s ({mode})")
+            log(f"keyframe {scene.scene_number}/{count} in {seconds} s ({mode})")
             keyframes.append(
                 Keyframe(
                     scene.scene_number,
