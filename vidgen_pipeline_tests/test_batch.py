@@ -240,19 +240,16 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
     }
 
 
-def test_a_run_of_five_partitions_loads_each_model_once(instance, vidgen_home, tiny_models):
-    settings = GenerationSettings(
-        script_model=str(tiny_models["llm"]),
-        video_model=str(tiny_models["svd"]),
-        keyframe_model=str(tiny_models["sd"]),
-        width=64,
-        height=64,
-        fps=4.0,
-        frames=4,
-        steps=2,
-        keyframe_steps=2,
-        duration_s=1.0,
+def tiny_settings(models: dict[str, Path], **overrides) -> GenerationSettings:
+    """Tiny SVD with tiny SD keyframes, 64x64 at 4 fps, 2 steps: seconds on two cores."""
+    tiny = {"width": 64, "height": 64, "fps": 4.0, "frames": 4, "steps": 2, "keyframe_steps": 2}
+    return GenerationSettings(
+        video_model=str(models["svd"]), keyframe_model=str(models["sd"]), **tiny, **overrides
     )
+
+
+def test_a_run_of_five_partitions_loads_each_model_once(instance, vidgen_home, tiny_models):
+    settings = tiny_settings(tiny_models, script_model=str(tiny_models["llm"]), duration_s=1.0)
     requests = [
         PromptRequest(text=f"Shot {n}: a lantern floats on a river.", settings=settings)
         for n in range(5)
@@ -293,19 +290,7 @@ def test_a_run_of_five_partitions_loads_each_model_once(instance, vidgen_home, t
 def test_a_rerun_reuses_keyframes_and_scenes_without_loading_the_image_model(
     instance, vidgen_home, tiny_models
 ):
-    settings = GenerationSettings(
-        video_model=str(tiny_models["svd"]),
-        keyframe_model=str(tiny_models["sd"]),
-        width=64,
-        height=64,
-        fps=4.0,
-        frames=4,
-        steps=2,
-        keyframe_steps=2,
-        duration_s=2.0,
-        scenes=2,
-        output_fps=4.0,
-    )
+    settings = tiny_settings(tiny_models, duration_s=2.0, scenes=2, output_fps=4.0)
     request = PromptRequest(text="A heron waits. The heron strikes.", settings=settings)
     (key,) = register_requests([request], PromptStore(default_prompt_store_path()), instance).new
     job = defs.resolve_job_def("generate_video")
