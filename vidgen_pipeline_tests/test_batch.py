@@ -159,17 +159,19 @@ def test_add_prompts_then_backfill_missing_with_a_limit(tmp_path):
     home = tmp_path / "home"
     data = tmp_path / "batch.csv"
     data.write_text(
-        "prompt,duration,scenes\n"
-        "A paper boat on a puddle.,1,1\n"
-        "A paper boat on a puddle.,1,1\n"
-        "A snail climbs a leaf.,1,2\n"
-        "A candle flickers.,zero,1\n"
-        "A windmill turns.,1,1\n"
+        "prompt,duration,scenes,video_model\n"
+        "A paper boat on a puddle.,1,1,\n"
+        "A paper boat on a puddle.,1,1,\n"
+        "A snail climbs a leaf.,1,2,\n"
+        "A candle flickers.,zero,1,\n"
+        "A windmill turns.,1,1,\n"
+        "A kettle boils.,1,1,svd-xxl\n"
     )
     added = vidgen(home, "add-prompts", str(data))
     assert added.returncode == 0, added.stderr
     assert added.stdout.strip() == "3"
     assert "batch.csv:5: " in added.stderr  # the bad duration, with file and line
+    assert "batch.csv:7: video_model 'svd-xxl' is not a known model" in added.stderr
     assert vidgen(home, "add-prompts", str(data)).stdout.strip() == "0"
 
     first = vidgen(home, "backfill", "--missing", "--limit", "2", "--per-run", "2")
@@ -189,7 +191,8 @@ def test_add_prompts_then_backfill_missing_with_a_limit(tmp_path):
 def test_a_bad_prompt_fails_alone_and_a_changed_row_is_made_again(tmp_path):
     home = tmp_path / "home"
     data = tmp_path / "mixed.csv"
-    rows = "prompt,duration,video_model\nA fern unrolls.,1,animatic\nA gull lands.,1,svd-xxl\n"
+    # A hub id passes reading (it could exist) but its weights are not here: the run fails.
+    rows = "prompt,duration,video_model\nA fern unrolls.,1,animatic\nA gull lands.,1,acme/no-vid\n"
     data.write_text(rows + "A bell swings.,1,animatic\n")
     assert vidgen(home, "add-prompts", str(data)).stdout.strip() == "3"
     done = vidgen(home, "backfill", "--missing", "--per-run", "3")
@@ -198,7 +201,7 @@ def test_a_bad_prompt_fails_alone_and_a_changed_row_is_made_again(tmp_path):
     assert len(done.stdout.split()) == 2  # the fern and the bell
     gull = PromptRequest(text="A gull lands.").partition_key
     assert f"1 of 3 partitions failed: {gull}" in done.stderr.splitlines()[-1]
-    assert "svd-xxl" in done.stderr
+    assert "acme/no-vid" in done.stderr
     # The row fixed (and the bell's settings changed): only those two are made again.
     data.write_text(
         "prompt,duration,video_model\nA fern unrolls.,1,animatic\n"

@@ -488,7 +488,7 @@ def test_vbench_suites(name, unique):
 
 def test_thousand_row_csv_with_every_column_parses_quickly(tmp_path):
     rows = [
-        f'r{i},"Product shot {i}: a bottle, a glass, ice",cinematic,{i % 9 + 1},2,{i},1,a,b,c'
+        f'r{i},"Product shot {i}: a bottle, a glass, ice",cinematic,{i % 9 + 1},2,{i},1,svd-xt,rules,sd15'
         for i in range(1000)
     ]
     path = write(tmp_path / "big.csv", FULL_HEADER + "\n" + "\n".join(rows) + "\n")

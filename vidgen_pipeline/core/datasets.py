@@ -45,6 +45,7 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import ValidationError
 
+from vidgen_pipeline.core.models import KEYFRAME_MODELS, VIDEO_MODELS, looks_like_hub_id
 from vidgen_pipeline.core.requests import GenerationSettings, PromptError, PromptRequest
 
 FORMATS: dict[str, str] = {
@@ -548,7 +549,11 @@ def _row_requests(values: dict[str, Any]) -> tuple[str | None, list[PromptReques
     scenes = take("scenes", lambda v: _to_int(v, low=1))
     seed = take("seed", lambda v: _to_int(v, low=0, high=MAX_SEED))
     samples = take("samples", lambda v: _to_int(v, low=1, high=MAX_SAMPLES))
-    models = {name: take(name, _to_text) for name in COLUMNS[-3:]}
+    models = {
+        "video_model": take("video_model", lambda v: _to_model(v, VIDEO_MODELS)),
+        "script_model": take("script_model", _to_text),
+        "keyframe_model": take("keyframe_model", lambda v: _to_model(v, KEYFRAME_MODELS)),
+    }
     if errors:
         return "; ".join(errors)
     samples = samples or 1
@@ -623,6 +628,19 @@ def _to_id(value: Any) -> str:
     if isinstance(value, numbers.Real) and float(value).is_integer():
         return str(int(value))  # an integer column with gaps comes back from Parquet as float
     raise ValueError("must be text or a whole number")
+
+
+def _to_model(value: Any, registry: dict) -> str:
+    """A registry name, ``auto``, a hub id (org/name) or an existing local folder: a row
+    naming a model that cannot exist is refused here, not by the run it would fail."""
+    name = _to_text(value)
+    if name in registry or name == "auto" or looks_like_hub_id(name):
+        return name
+    if Path(name).expanduser().exists():
+        return name
+    raise ValueError(
+        f"is not a known model ({', '.join(['auto', *registry])}), a hub id or an existing folder"
+    )
 
 
 def _to_style(value: Any) -> str:
