@@ -28,7 +28,6 @@ from vidgen_pipeline.core.finishing import FinishingPlan, plan_finishing
 from vidgen_pipeline.core.media import (
     encode_h264,
     probe_video,
-    read_frames,
     write_webvtt,
 )
 from vidgen_pipeline.core.postprod import (
@@ -47,7 +46,7 @@ from vidgen_pipeline.core.previews import (
     poster_markdown,
 )
 from vidgen_pipeline.core.prompts import OptimizedPrompts
-from vidgen_pipeline.core.quality import QualityReport, assess
+from vidgen_pipeline.core.quality import Assessor, QualityReport, assess
 from vidgen_pipeline.core.scene_cache import SceneCache, scene_key, weights_revision
 from vidgen_pipeline.core.storage import scratch_dir
 from vidgen_pipeline.core.storyboard import Storyboard
@@ -468,8 +467,9 @@ def _finish(script: Storyboard, prompts: OptimizedPrompts, clips: list[SceneClip
     path = folder / "final.mp4"
     preview = _Keep(frames, keep_every=max(1, round(fps / 8)))
     count = encode_h264(preview, path, fps, crf=plan.crf, preset=plan.preset, bitrate=plan.bitrate)
-    facts = probe_video(path)
-    report = assess(read_frames(path), fps, cuts=cut_frames(durations, fps))
+    assessor = Assessor(fps)  # measures the file's frames as the probe decodes them
+    facts = probe_video(path, on_frame=assessor.add)
+    report = assessor.report(cuts=cut_frames(durations, fps))
     subtitles = None
     if plan.subtitles:
         subtitles = folder / "final.vtt"

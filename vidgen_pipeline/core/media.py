@@ -10,7 +10,7 @@ import os
 import re
 import struct
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -201,8 +201,9 @@ def moov_before_mdat(path: Path) -> bool:
     return b"moov" in order and b"mdat" in order and order.index(b"moov") < order.index(b"mdat")
 
 
-def probe_video(path: Path) -> VideoFacts:
-    """Decode the whole file; raise ``MediaError`` when it does not decode."""
+def probe_video(path: Path, on_frame: Callable[[np.ndarray], None] | None = None) -> VideoFacts:
+    """Decode the whole file; raise ``MediaError`` when it does not decode. ``on_frame``
+    sees every decoded RGB frame (so a caller measuring them needs no second decode)."""
     path = Path(path)
     if not path.is_file() or path.stat().st_size == 0:
         raise MediaError(f"{path} is missing or empty")
@@ -215,6 +216,8 @@ def probe_video(path: Path) -> VideoFacts:
         luma_sq = 0.0
         for raw in reader:
             frame = np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
+            if on_frame is not None:
+                on_frame(frame)
             luma = frame[::4, ::4].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
             luma_sum += float(luma.mean())
             luma_sq += float((luma**2).mean())

@@ -267,17 +267,35 @@ def assess(frames: Iterable[np.ndarray], fps: float, cuts: Sequence[int] = ()) -
     first (``postprod.cut_frames``), so hard cuts do not count as flicker. Raises
     ``QualityError`` for no frames or frames of the wrong shape or type.
     """
-    scan = _scan(frames, fps)
-    blank, frozen = scan.blank(), scan.frozen()
-    score = scan.flicker(cuts)
-    return QualityReport(
-        frames=len(scan.means),
-        fps=float(fps),
-        duration_s=len(scan.means) / float(fps),
-        blank=blank,
-        frozen=frozen,
-        flicker_score=score,
-        is_blank=blank.blank_share >= BLANK_SHARE,
-        is_frozen=frozen.still_share >= FROZEN_SHARE,
-        flickers=score >= FLICKER_LEVELS,
-    )
+    assessor = Assessor(fps)
+    for frame in frames:
+        assessor.add(frame)
+    return assessor.report(cuts)
+
+
+class Assessor:
+    """``assess`` fed one frame at a time: hand ``add`` to whatever already walks the
+    frames (the decoder that probes a finished file), then ask for the ``report``."""
+
+    def __init__(self, fps: float) -> None:
+        self.fps = fps
+        self._scan = _Scan(_window(fps))
+
+    def add(self, frame: np.ndarray) -> None:
+        self._scan.add(frame)
+
+    def report(self, cuts: Sequence[int] = ()) -> QualityReport:
+        scan, fps = self._scan.finish(), self.fps
+        blank, frozen = scan.blank(), scan.frozen()
+        score = scan.flicker(cuts)
+        return QualityReport(
+            frames=len(scan.means),
+            fps=float(fps),
+            duration_s=len(scan.means) / float(fps),
+            blank=blank,
+            frozen=frozen,
+            flicker_score=score,
+            is_blank=blank.blank_share >= BLANK_SHARE,
+            is_frozen=frozen.still_share >= FROZEN_SHARE,
+            flickers=score >= FLICKER_LEVELS,
+        )
