@@ -82,21 +82,27 @@ CHILD = textwrap.dedent(
 
 def run_and_kill(target: Path, stage: str, size: int) -> None:
     """Start a child writing ``size`` bytes to ``target``; SIGKILL it at ``stage``."""
+    code = kill_when_ready(
+        [CHILD, str(target), stage, str(size)], 60, f"child did not reach {stage}"
+    )
+    assert code == -signal.SIGKILL
+
+
+def kill_when_ready(child_args: list[str], limit_s: int, what: str) -> int:
+    """Run ``python -c *child_args``; SIGKILL it once it prints READY; its exit code."""
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(target), stage, str(size)],
+        [sys.executable, "-c", *child_args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    timer = threading.Timer(60, child.kill)  # never hang the test run
+    timer = threading.Timer(limit_s, child.kill)  # never hang the test run
     timer.start()
     try:
         line = child.stdout.readline()
-        assert line.startswith(READY), (
-            f"child did not reach {stage}: {line!r} {child.stderr.read()}"
-        )
+        assert line.startswith(READY), f"{what}: {line!r} {child.stderr.read()}"
         os.kill(child.pid, signal.SIGKILL)
-        assert child.wait(timeout=30) == -signal.SIGKILL
+        return child.wait(timeout=30)
     finally:
         timer.cancel()
         if child.poll() is None:
@@ -449,27 +455,7 @@ def test_killed_frames_write_keeps_the_previous_version(tmp_path):
     folder = tmp_path / "scene_clips" / "part-000000000001"
     (old_version,) = version_folders(folder)
 
-    child = subprocess.Popen(
-        [sys.executable, "-c", FRAMES_CHILD, str(tmp_path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    timer = threading.Timer(120, child.kill)
-    timer.start()
-    try:
-        line = child.stdout.readline()
-        assert line.startswith(READY), child.stderr.read()
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait(timeout=30)
-    finally:
-        timer.cancel()
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        child.stdout.close()
-        child.stderr.close()
-
+    kill_when_ready([FRAMES_CHILD, str(tmp_path)], 120, "child did not start writing")
     versions = version_folders(folder)
     assert len(versions) == 2 and old_version in versions  # the half-published one is left
     assert json.loads((folder / "manifest.json").read_text())["version"] == old_version

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -27,9 +26,7 @@ from vidgen_pipeline.core.storyboard import (
     split_sentences,
     write_storyboard,
 )
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DATASETS = REPO_ROOT / ".." / "shared" / "datasets"
+from vidgen_pipeline_tests.conftest import dataset
 
 
 def total(storyboard: Storyboard) -> float:
@@ -284,13 +281,7 @@ def test_title_is_short_and_cut_at_a_word():
 
 
 def _dataset_lines(name: str) -> list[str]:
-    path = DATASETS / name
-    if not path.is_file():
-        pytest.skip(
-            f"{path} is absent: the VBench prompt files live in ../shared/datasets beside the "
-            "repository (present in CI, not in a user's clone)"
-        )
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = dataset(name).read_text(encoding="utf-8").splitlines()
     return [line for line in lines if line.strip()]
 
 
