@@ -19,7 +19,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from PIL import Image
 
 import vidgen_pipeline
 from vidgen_pipeline.core.clips import SceneClip
-from vidgen_pipeline.core.storage import process_alive, vidgen_home
+from vidgen_pipeline.core.storage import remove_dead_leftovers, vidgen_home
 
 # Bump when the same inputs would render different frames (a renderer change).
 CACHE_VERSION = "1"
@@ -143,21 +143,11 @@ class KeyframeCache:
         return image, info
 
     def put(self, key: str, image: Image.Image, info: dict) -> None:
-        final = self.root / key[:2] / key
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.parent / f".tmp-{key[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir()
-        try:
+        def fill(tmp: Path) -> None:
             write_png(tmp / "keyframe.png", np.asarray(image.convert("RGB")))
             (tmp / ENTRY).write_text(json.dumps(info, indent=2, default=str))
-            try:
-                os.rename(tmp, final)
-            except OSError:
-                if self.get(key) is None:  # damaged: replace it
-                    shutil.rmtree(final, ignore_errors=True)
-                    os.rename(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+
+        publish_entry(self.root / key[:2] / key, fill, lambda: self.get(key) is not None)
 
 
 class SceneCache:
@@ -195,10 +185,8 @@ class SceneCache:
     def put(self, key: str, clip: SceneClip) -> SceneClip:
         """Store ``clip`` (its frames, and its mp4 if made) and return it backed by the entry."""
         final = self.folder(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.parent / f".tmp-{key[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir()
-        try:
+
+        def fill(tmp: Path) -> None:
             for index, frame in enumerate(clip.frames):
                 write_png(tmp / frame_name(index), frame)
             if clip.mp4_path is not None:
@@ -211,37 +199,39 @@ class SceneCache:
                 "info": info,
             }
             (tmp / ENTRY).write_text(json.dumps(entry, indent=2, default=str))
-            try:
-                os.rename(tmp, final)  # atomic; fails if another run stored it first
-            except OSError:
-                if self.get(key) is not None:
-                    pass  # another run stored the same scene first: theirs is as good
-                else:  # a damaged entry (files deleted by hand): replace it
-                    broken = (
-                        final.parent
-                        / f".tmp-broken-{key[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-                    )
-                    os.rename(final, broken)
-                    shutil.rmtree(broken, ignore_errors=True)
-                    os.rename(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+
+        publish_entry(final, fill, lambda: self.get(key) is not None)
         clip.info = {**clip.info, "cache": "new", "cache_key": key[:16]}
         clip.source_dir = final
         mp4 = final / "clip.mp4"
         clip.mp4_path = mp4 if mp4.exists() else None
         return clip
 
-    def remove_stale_temp(self, keep: Iterable[Path] = ()) -> int:
+    def remove_stale_temp(self) -> int:
         """Delete temp folders left by killed runs (their pid is gone); return how many."""
-        removed = 0
-        keep = set(keep)
-        for tmp in self.root.glob("*/.tmp-*"):
-            try:
-                pid = int(tmp.name.split("-")[2])
-            except (IndexError, ValueError):
-                continue
-            if tmp not in keep and not process_alive(pid):
-                shutil.rmtree(tmp, ignore_errors=True)
-                removed += 1
-        return removed
+        return remove_dead_leftovers(self.root.glob("*/.tmp-*"), lambda name: name.split("-")[2])
+
+
+def publish_entry(final: Path, fill: Callable[[Path], None], is_whole: Callable[[], bool]) -> None:
+    """Make a cache entry at ``final`` all at once: ``fill`` a temp folder beside it, then
+    rename. If ``final`` exists already, another run made the same entry first (``is_whole``:
+    keep theirs) or it was damaged by hand (replace it)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+
+    def temp(kind: str) -> Path:  # .tmp-<kind>-<pid>-<random>: swept once the pid is gone
+        return final.parent / f".tmp-{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+    tmp = temp(final.name[:16])
+    tmp.mkdir()
+    try:
+        fill(tmp)
+        try:
+            os.rename(tmp, final)  # atomic; fails if the entry exists
+        except OSError:
+            if not is_whole():
+                broken = temp("broken")
+                os.rename(final, broken)
+                shutil.rmtree(broken, ignore_errors=True)
+                os.rename(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -6,7 +6,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from upath import UPath
@@ -96,32 +96,38 @@ def scratch_dir(label: str) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def remove_dead_leftovers(paths: Iterable[Path], pid_of: Callable[[str], str]) -> int:
+    """Delete the files and folders among ``paths`` whose writer (the pid ``pid_of`` reads
+    from the name) is gone: what a killed process left half-made. Return how many."""
+    removed = 0
+    for path in paths:
+        try:
+            pid = int(pid_of(path.name))
+        except (IndexError, ValueError):
+            continue  # not one of ours
+        if process_alive(pid):
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
 def remove_orphan_temp_files(folder: UPath | Path) -> int:
     """Delete the temp files (``.name.<pid>-xxxx.tmp``) that killed processes left in a
     local ``folder``; return how many."""
     if not is_local(folder) or not Path(folder).is_dir():
         return 0
-    removed = 0
-    for child in Path(folder).glob(".*.tmp"):
-        try:
-            pid = int(child.name.rsplit(".", 2)[-2].split("-", 1)[0])
-        except (IndexError, ValueError):
-            continue
-        if not process_alive(pid):
-            child.unlink(missing_ok=True)
-            removed += 1
-    return removed
+    return remove_dead_leftovers(
+        Path(folder).glob(".*.tmp"), lambda name: name.rsplit(".", 2)[-2].split("-", 1)[0]
+    )
 
 
 def _remove_orphans(root: Path) -> None:
     """Remove scratch folders of processes that are gone (a run killed mid-step)."""
-    for child in root.iterdir():
-        try:
-            pid = int(child.name.rsplit("-", 2)[1])
-        except (IndexError, ValueError):
-            continue
-        if not process_alive(pid):
-            shutil.rmtree(child, ignore_errors=True)
+    remove_dead_leftovers(root.iterdir(), lambda name: name.rsplit("-", 2)[1])
 
 
 def process_alive(pid: int) -> bool:
