@@ -190,7 +190,7 @@ class SceneCache:
             for index, frame in enumerate(clip.frames):
                 write_png(tmp / frame_name(index), frame)
             if clip.mp4_path is not None:
-                shutil.copyfile(clip.mp4_path, tmp / "clip.mp4")
+                shutil.move(clip.mp4_path, tmp / "clip.mp4")  # the scratch copy is done with
             info = {k: v for k, v in clip.info.items() if k not in ("cache", "cache_key")}
             entry = {
                 "scene_number": clip.scene_number,
