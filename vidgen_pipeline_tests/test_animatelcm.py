@@ -15,10 +15,12 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from vidgen_pipeline.core.animatelcm_scheduler import AnimateLCMSVDStochasticIterativeScheduler
-from vidgen_pipeline.core.models import VIDEO_MODELS, ModelChoiceError
+from vidgen_pipeline.core.models import ModelChoiceError
 from vidgen_pipeline.core.prompts import optimize_prompts
 from vidgen_pipeline.core.requests import GenerationSettings
 from vidgen_pipeline.core.storyboard import write_storyboard
+from vidgen_pipeline.families.base import ClipRequest
+from vidgen_pipeline.families.registry import FAMILIES, VIDEO_MODELS
 from vidgen_pipeline.resources import KeyframeGenerator, VideoGenerator, runtime
 from vidgen_pipeline_tests.fixtures.tiny_models import (
     save_tiny_replacement_unet,
@@ -90,7 +92,8 @@ def test_plan_takes_the_unet_from_vidgen_home_its_scheduler_four_steps_no_guidan
     assert plan.scheduler == "AnimateLCMSVDStochasticIterativeScheduler"
     assert plan.scheduler_config["sigma_max"] == 700.0 and plan.scheduler_config["sigma_data"] == 1
     assert plan.steps == 4 and SPEC.unet.steps == (4, 8)
-    assert (plan.min_guidance_scale, plan.max_guidance_scale) == (1.0, 1.0)
+    guidance = (plan.call_options["min_guidance_scale"], plan.call_options["max_guidance_scale"])
+    assert guidance == (1.0, 1.0)
     # A file named by the resource's unet_weights wins over VIDGEN_HOME/models.
     local = plan_for(tiny, VideoGenerator(unet_weights=str(tiny["unet"]), **SIZE), steps=8)
     assert (
@@ -226,35 +229,32 @@ def test_scheduler_step_matches_the_formulas_by_hand():
 
 
 class FakeSVD:
-    """Takes the call's arguments; returns (T, H, W, 3) zeros."""
+    """A pipeline object with the ported scheduler, as the loaded SVD pipeline has."""
 
     def __init__(self):
         self.scheduler = AnimateLCMSVDStochasticIterativeScheduler()
-        self.kwargs: dict = {}
-
-    def __call__(self, **kwargs):
-        self.kwargs = kwargs
-        frames = np.zeros((kwargs["num_frames"], kwargs["height"], kwargs["width"], 3))
-        return type("Out", (), {"frames": [frames]})()
 
 
 def test_call_passes_guidance_the_scheduler_generator_and_the_decode_chunk(home, tiny):
     with_unet(home, tiny)
     generator = VideoGenerator(**SIZE)
     plan = plan_for(tiny, generator).model_copy(update={"frames_per_clip": 25})
-    fake = FakeSVD()
-    generator._call(fake, plan, scene(3), KEYFRAME, 3, "cpu", 0, print)
-    kwargs = fake.kwargs
+    svd = FAMILIES["svd"]
+    chunk = svd.decode_chunk(plan, "cpu", None)
+    kwargs = svd.call_arguments(plan, scene(3), ClipRequest(25, 3, KEYFRAME, decode_chunk=chunk))
     assert (kwargs["min_guidance_scale"], kwargs["max_guidance_scale"]) == (1.0, 1.0)
-    assert fake.scheduler.generator is kwargs["generator"]  # one seeded stream
+    fake, seeded = FakeSVD(), torch.Generator().manual_seed(3)
+    svd.bind_generator(fake, seeded)
+    assert fake.scheduler.generator is seeded  # one seeded stream
     assert kwargs["decode_chunk_size"] == 2 and kwargs["num_inference_steps"] == 4
-    generator._call(fake, plan, scene(3), KEYFRAME, 3, "gpu", 0, print)
-    assert fake.kwargs["decode_chunk_size"] == 8  # a whole "gpu" placement on the CPU: as before
+    assert svd.decode_chunk(plan, "gpu", None) == 8  # a whole "gpu" placement on the CPU
     cuda = plan.model_copy(update={"device": "cuda"})
-    generator._call(fake, cuda, scene(3), KEYFRAME, 3, "gpu", 0, print)
-    assert fake.kwargs["decode_chunk_size"] == 25  # the whole clip in one decode on CUDA
-    generator._call(fake, cuda, scene(3), KEYFRAME, 3, "model_offload", 0, print)
-    assert fake.kwargs["decode_chunk_size"] == 2
+    assert svd.decode_chunk(cuda, "gpu", 80 * 2**30) == 25  # the whole clip in one decode
+    assert svd.decode_chunk(cuda, "model_offload", 80 * 2**30) == 2
+    # What fits: 1024x576 in fp16 needs about 0.9 GB per decoded frame.
+    big = cuda.model_copy(update={"width": 1024, "height": 576, "dtype": "fp16"})
+    assert svd.decode_chunk(big, "gpu", 4 * 2**30) == 3
+    assert svd.decode_chunk(big, "gpu", 0.5 * 2**30) == 1
 
 
 def test_recipe_setting_and_its_env_override(home, tiny, monkeypatch):

@@ -11,7 +11,7 @@ from typing import ClassVar
 import pytest
 
 from vidgen_pipeline.core.models import ModelChoiceError
-from vidgen_pipeline.core.prompts import optimize_prompts
+from vidgen_pipeline.core.prompts import PromptReader, optimize_prompts
 from vidgen_pipeline.core.requests import GenerationSettings, PromptRequest
 from vidgen_pipeline.core.script_llm import (
     StoryboardParseError,
@@ -186,7 +186,7 @@ def test_prompts_fit_the_real_tokenizer_of_the_model(tmp_path):
     count = lambda text: len(tokenizer(text)["input_ids"])  # noqa: E731
     long = " ".join(["a lighthouse on a cliff above a stormy grey sea"] * 12)
     board = write_storyboard(long, duration_s=2, scenes=1)
-    prompts = optimize_prompts(board, count_tokens=count, token_limit=77)
+    prompts = optimize_prompts(board, reader=PromptReader(77, count))
     scene = prompts.scenes[0]
     assert scene.truncated and count(scene.prompt) <= 77
     assert long.startswith(scene.prompt)
@@ -261,3 +261,38 @@ def test_script_model_option_through_the_cli(tmp_path, tiny_llm):
     assert done.returncode == 0, done.stderr
     assert "falling back to the rule-based writer" in done.stderr
     assert "check written_by_requested_writer did not pass (warn)" in done.stderr
+
+
+def test_an_llm_out_of_memory_falls_back_to_the_rules_and_frees_it(tiny_llm, monkeypatch):
+    import torch
+    import transformers
+
+    from vidgen_pipeline.resources import ScriptWriter, runtime
+
+    def too_big(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 12.00 GiB")
+
+    # The model loads for real; writing with it then runs out of memory, as on a busy card.
+    monkeypatch.setattr(transformers.Qwen2ForCausalLM, "generate", too_big)
+    writer = ScriptWriter(model=str(tiny_llm), device="cpu", max_new_tokens=8)
+    request = PromptRequest(text="Boats leave the harbour. Gulls circle.")
+    logs: list[str] = []
+    board = writer.write(request, logs.append)
+    assert (
+        board.writer == "rules (llm out of memory: CUDA out of memory. Tried to allocate 12.00 GiB)"
+    )
+    assert board.scenes and runtime.loaded_count() == 0  # freed for the next model
+    assert any("ran out of memory" in line for line in logs)
+    assert writer.translate(["一只猫"], request, logs.append) is None
+    assert runtime.loaded_count() == 0 and "LLM translation skipped" in logs[-1]
+
+
+def test_the_llm_steps_are_in_the_gpu_pool():
+    """A chat LLM (up to 15 GB) must not share the card with another run's video model."""
+    pools = {
+        key.to_user_string(): defs.get_assets_def(key).op.pool
+        for key in defs.resolve_all_asset_keys()
+    }
+    assert pools["script"] == pools["optimized_prompts"] == "gpu"
+    assert pools["keyframes"] == pools["scene_clips"] == "gpu"
+    assert pools["prompt"] is None and pools["final_video"] is None

@@ -287,7 +287,9 @@ def _render_scenes(
                 f"{where}: {count} frames with {plan.model} ({plan.backend}), "
                 f"camera {scene.camera.name}"
             )
-            clip = video_generator.render(plan, scene, image, count, log=log)
+            clip = video_generator.render(
+                plan, scene, image, count, log=log, continuing=previous is not None
+            )
             if previous is not None:
                 clip.info["conditioned_on"] = f"last frame of scene {previous.scene_number}"
             futures.append(

@@ -28,8 +28,8 @@ from vidgen_pipeline.resources import (
     PromptStoreResource,
     ScriptWriter,
     VideoGenerator,
-    runtime,
 )
+from vidgen_pipeline.resources.prompt_readers import prompt_readers
 
 GROUP = "story"
 
@@ -84,6 +84,8 @@ def prompt(context: AssetExecutionContext, prompt_store: PromptStoreResource) ->
     kinds={"python", "json"},
     io_manager_key="json_io_manager",
     backfill_policy=BACKFILL_POLICY,
+    # A chat LLM (up to 15 GB in bf16) must not share the card with another run's video model.
+    pool="gpu",
     check_specs=[
         AssetCheckSpec("matches_schema", asset="script"),
         AssetCheckSpec(
@@ -156,6 +158,7 @@ def _schema_check(storyboard: Storyboard) -> Verdict:
     kinds={"python", "json"},
     io_manager_key="json_io_manager",
     backfill_policy=BACKFILL_POLICY,
+    pool="gpu",  # the LLM translates prompts for English-only text encoders
 )
 def optimized_prompts(
     context: AssetExecutionContext,
@@ -202,34 +205,23 @@ def _optimize(
     log(f"video model: {plan.model} ({plan.reason}); keyframes: {plan.keyframe_model}")
     for note in plan.notes:
         context.log.warning(note)
-    # The text encoder that reads the prompts: the video model's (text-to-video) or the
-    # keyframe model's (image-to-video, animatic with a text-to-image model).
-    encoder = plan.weights_path if plan.conditioning == "text" else plan.keyframe_weights_path
-    english = None
-    if encoder and script.language == "zh":
-        english = script_writer.translate([s.description for s in script.scenes], request, log)
-        if english is None:
-            context.log.warning(
-                "the prompts stay in Chinese: CLIP text encoders read English; set script_model "
-                "to an LLM to translate them"
-            )
-    count_tokens, limit = runtime.token_counter(encoder)
+    readers = prompt_readers(plan, script, request, script_writer, log)
+    for warning in readers.warnings:
+        context.log.warning(warning)
     result = optimize_prompts(
         script,
         style=settings.style,
         seed=settings.seed,
-        english=english,
-        count_tokens=count_tokens,
-        token_limit=limit,
-    ).model_copy(update={"video": plan})
+        reader=readers.video,
+        keyframe=readers.keyframe,
+        negative_prompt=readers.negative_prompt,
+    ).model_copy(update={"video": plan, "optimizer": readers.optimizer})
     result.finishing = post_production.plan(
         settings, [s.duration_s for s in script.scenes], plan.fps, plan.backend != "animatic"
     )
     for note in result.finishing.notes:
         context.log.warning(note)
-    if english:
-        result.optimizer = "rules + llm translation"
-    return result, f"{limit} ({'tokenizer' if count_tokens else 'estimate'})"
+    return result, readers.token_limit
 
 
 def _optimized_metadata(result: OptimizedPrompts, token_limit: str) -> dict:

@@ -45,8 +45,9 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import ValidationError
 
-from vidgen_pipeline.core.models import KEYFRAME_MODELS, VIDEO_MODELS, looks_like_hub_id
+from vidgen_pipeline.core.models import KEYFRAME_MODELS, looks_like_hub_id
 from vidgen_pipeline.core.requests import GenerationSettings, PromptError, PromptRequest
+from vidgen_pipeline.families.registry import VIDEO_MODELS
 
 FORMATS: dict[str, str] = {
     ".csv": "csv",

@@ -1,12 +1,11 @@
-"""The model registry: friendly names -> hub ids, pipeline kinds and native output.
-
-Any local folder or hub id laid out like a diffusers repository works too: its
-``model_index.json`` names the pipeline class, and the class says how to drive it.
+"""What a prompt's models resolve to (``VideoPlan``), the keyframe models, and the checks
+every plan shares. The video models' registry and their families live in
+``vidgen_pipeline.families``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,24 +15,6 @@ class ModelChoiceError(ValueError):
     """A model setting that cannot be honoured, with a message for the user."""
 
 
-@dataclass(frozen=True)
-class PipelineDefaults:
-    """How a diffusers pipeline class is driven, and its native output."""
-
-    conditioning: str  # "image" (needs a keyframe) or "text"
-    frames: int
-    width: int
-    height: int
-    fps: float
-    steps: int
-    vram_gb: float  # rough need at fp16 in the "gpu" memory mode, for memory_mode=auto
-
-
-VIDEO_PIPELINES: dict[str, PipelineDefaults] = {
-    "StableVideoDiffusionPipeline": PipelineDefaults("image", 25, 1024, 576, 6, 25, 16),
-    "TextToVideoSDPipeline": PipelineDefaults("text", 16, 256, 256, 8, 25, 8),
-    "AnimateDiffPipeline": PipelineDefaults("text", 16, 512, 512, 8, 25, 8),
-}
 TEXT_TO_IMAGE_PIPELINES = (
     "StableDiffusionPipeline",
     "StableDiffusionXLPipeline",
@@ -46,105 +27,12 @@ TEXT_TO_IMAGE_PIPELINES = (
 
 
 @dataclass(frozen=True)
-class ReplacementUNet:
-    """A distilled UNet that replaces the base pipeline's (same architecture, a state dict
-    in one safetensors file), and the scheduler it was distilled for."""
-
-    hub_id: str
-    filename: str
-    scheduler: str  # class name; not in diffusers for AnimateLCM-SVD (see its repo's code)
-    scheduler_config: tuple[tuple[str, object], ...]
-    steps: tuple[int, int]  # the range it was distilled for (min, max)
-
-
-@dataclass(frozen=True)
-class VideoModelSpec:
-    name: str
-    hub_id: str | None
-    pipeline: str
-    defaults: PipelineDefaults | None
-    motion_adapter: str | None = None  # AnimateDiff: adapter repo loaded beside a base model
-    unet: ReplacementUNet | None = None  # few-step: a distilled UNet on the base (hub_id)
-    guidance: tuple[float, float] | None = None  # (min, max) guidance scale; None: pipeline's
-    base: str | None = None  # the registry entry whose weights (and folder) it runs on
-
-    @property
-    def conditioning(self) -> str:
-        return self.defaults.conditioning if self.defaults else "none"
-
-
-def _video(name, hub_id, pipeline, **overrides) -> VideoModelSpec:
-    adapter = overrides.pop("motion_adapter", None)
-    unet = overrides.pop("unet", None)
-    guidance = overrides.pop("guidance", None)
-    base = overrides.pop("base", None)
-    defaults = replace(VIDEO_PIPELINES[pipeline], **overrides)
-    return VideoModelSpec(name, hub_id, pipeline, defaults, adapter, unet, guidance, base)
-
-
-VIDEO_MODELS: dict[str, VideoModelSpec] = {
-    spec.name: spec
-    for spec in [
-        _video(
-            "svd-xt",
-            "stabilityai/stable-video-diffusion-img2vid-xt",
-            "StableVideoDiffusionPipeline",
-        ),
-        _video(
-            "svd",
-            "stabilityai/stable-video-diffusion-img2vid",
-            "StableVideoDiffusionPipeline",
-            frames=14,
-            vram_gb=14,
-        ),
-        _video("modelscope-t2v", "ali-vilab/text-to-video-ms-1.7b", "TextToVideoSDPipeline"),
-        _video(
-            "animatediff",
-            "stable-diffusion-v1-5/stable-diffusion-v1-5",
-            "AnimateDiffPipeline",
-            motion_adapter="guoyww/animatediff-motion-adapter-v1-5-2",
-        ),
-        # No model: pan and zoom over the keyframe. Not generated footage, and says so.
-        VideoModelSpec("animatic", None, "animatic", None),
-        # Few-step: AnimateLCM-SVD-xt's consistency-distilled UNet on the SVD-XT base, 4-8
-        # steps without classifier-free guidance (min = max = 1.0: one UNet pass a step,
-        # about 12x less UNet work than svd-xt's 25 guided steps). Its scheduler
-        # (AnimateLCMSVDStochasticIterativeScheduler) is not part of diffusers: a port lives in
-        # core/animatelcm_scheduler.py. The base pipeline is svd-xt's (its folder, its cache);
-        # the UNet file goes to VIDGEN_HOME/models/animatelcm-svd-xt/ or the hub cache.
-        _video(
-            "animatelcm-svd-xt",
-            "stabilityai/stable-video-diffusion-img2vid-xt",
-            "StableVideoDiffusionPipeline",
-            base="svd-xt",
-            steps=4,
-            unet=ReplacementUNet(
-                hub_id="wangfuyun/AnimateLCM-SVD-xt",
-                filename="AnimateLCM-SVD-xt.safetensors",
-                scheduler="AnimateLCMSVDStochasticIterativeScheduler",
-                scheduler_config=(
-                    ("num_train_timesteps", 40),
-                    ("sigma_min", 0.002),
-                    ("sigma_max", 700.0),
-                    ("sigma_data", 1.0),
-                    ("s_noise", 1.0),
-                    ("rho", 7.0),
-                    ("clip_denoised", False),
-                ),
-                steps=(4, 8),
-            ),
-            guidance=(1.0, 1.0),
-        ),
-    ]
-}
-
-
-@dataclass(frozen=True)
 class KeyframeModelSpec:
     name: str
     hub_id: str | None
     steps: int
     guidance_scale: float
+    half_variant: bool = True  # the hub repo publishes *.fp16.safetensors beside fp32
 
 
 KEYFRAME_MODELS: dict[str, KeyframeModelSpec] = {
@@ -165,32 +53,50 @@ def looks_like_hub_id(name: str) -> bool:
 
 
 class VideoPlan(BaseModel):
-    """The resolved model settings of one prompt, recorded in ``optimized_prompts``."""
+    """The resolved model settings of one prompt, recorded in ``optimized_prompts``: which
+    model and family, why, where its weights are, what it takes, sizes, the call settings
+    fixed at plan time (its provenance, and part of every scene's cache key)."""
 
     model_config = ConfigDict(extra="forbid")
 
     model: str
     reason: str
     backend: str  # "animatic" or "diffusers"
+    family: str = "animatic"
     pipeline: str
-    conditioning: str  # "image", "text" or "none"
+    conditioning: str  # "text", "image", "image+text" (image required), "text+image", "none"
+    takes_text: bool = False
+    image_input: str = "none"  # "none", "required" or "optional"
+    # The classes that run a clip with and without a starting image (made from the loaded
+    # pipeline's components where they differ from ``pipeline``).
+    image_pipeline: str | None = None
+    text_pipeline: str | None = None
     weights_path: str | None = None
     weights_source: str | None = None
     weights_revision: str | None = None
-    weights_variant: str | None = None
+    weights_variant: str | None = None  # "fp16": the *.fp16.safetensors files are read
     motion_adapter_path: str | None = None
-    # Few-step models: the replacement UNet's state dict, the scheduler it was distilled for,
-    # and the guidance range (None: the pipeline's own).
+    # Few-step models: the replacement UNet's state dict and the scheduler it was distilled for.
     unet_weights_path: str | None = None
     unet_weights_source: str | None = None
     unet_weights_revision: str | None = None
     scheduler: str | None = None
     scheduler_config: dict[str, Any] | None = None
-    min_guidance_scale: float | None = None
-    max_guidance_scale: float | None = None
+    denoisers: list[str] = Field(default_factory=list)
+    component_dtypes: dict[str, str] = Field(default_factory=dict)
+    call_options: dict[str, Any] = Field(default_factory=dict)  # guidance, flow shift, ...
+    # What the text encoder reads (the prompt optimiser fits prompts to it).
+    languages: list[str] = Field(default_factory=list)
+    text_encoder: str | None = None
+    token_limit: int = 77
+    prompt_style: str = "clip"
+    negative_prompt: str | None = None
+    size_multiple: int = 2
+    frame_rule: dict[str, int | None] = Field(default_factory=dict)
     device: str
     dtype: str = "fp32"
     memory_mode: str = "cpu"
+    vram_gb: float = 0.0
     width: int
     height: int
     fps: float
@@ -204,14 +110,21 @@ class VideoPlan(BaseModel):
     keyframe_steps: int | None = None
     keyframe_guidance_scale: float | None = None
     continuity: bool = False
+    # The user's own image: the first scene starts from it (fitted to the size, as noted).
+    image_path: str | None = None
+    image_fit: str | None = None
     notes: list[str] = Field(default_factory=list)
+
+    @property
+    def takes_images(self) -> bool:
+        return self.image_input != "none"
 
 
 MIN_SIDE, MAX_SIDE = 16, 4096
 
 
-def check_size(width: int, height: int, fps: float, multiple: int) -> None:
-    """Refuse sizes the encoder or the model cannot take, before any heavy work."""
+def check_size(width: int, height: int, fps: float, multiple: int, who: str = "the model") -> None:
+    """Refuse sizes the encoder or the model (``who``) cannot take, before any heavy work."""
     for label, side in (("width", width), ("height", height)):
         if not MIN_SIDE <= side <= MAX_SIDE:
             raise ModelChoiceError(f"{label} {side} is outside {MIN_SIDE}..{MAX_SIDE} pixels")
@@ -219,7 +132,7 @@ def check_size(width: int, height: int, fps: float, multiple: int) -> None:
             need = (
                 "H.264 (yuv420p) needs even sides"
                 if multiple == 2
-                else (f"the model needs multiples of {multiple}")
+                else (f"{who} needs multiples of {multiple}")
             )
             raise ModelChoiceError(f"{label} {side} is not a multiple of {multiple}; {need}")
     if not 1 <= fps <= 120:

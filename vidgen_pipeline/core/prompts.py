@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -96,6 +97,10 @@ class ScenePrompt(BaseModel):
     seed: int
     camera: CameraMotion
     truncated: bool = False
+    # For a keyframe model whose text encoder differs from the video model's (CLIP's 77
+    # tokens beside a T5 family's sentences); None: the keyframe model reads ``prompt``.
+    keyframe_prompt: str | None = None
+    keyframe_negative_prompt: str | None = None
 
 
 class OptimizedPrompts(BaseModel):
@@ -146,7 +151,7 @@ def estimated_tokens(text: str) -> float:
     return sum(_token_cost(m.group()) for m in _TOKEN.finditer(text))
 
 
-def fit_prompt(text: str) -> tuple[str, bool]:
+def fit_prompt(text: str, budget: float = PROMPT_TOKEN_BUDGET) -> tuple[str, bool]:
     """Cut ``text`` to what a CLIP text encoder takes, never inside a word.
 
     Words (runs of non-space, non-CJK characters) and single CJK characters are the units;
@@ -158,7 +163,7 @@ def fit_prompt(text: str) -> tuple[str, bool]:
     for match in _TOKEN.finditer(text):
         token = match.group()
         used += _token_cost(token)
-        if used > PROMPT_TOKEN_BUDGET:
+        if used > budget:
             break
         end = match.end()
         if token[-1] in "，。；、,;.":
@@ -184,50 +189,77 @@ def fit_to_tokenizer(text: str, count_tokens: Callable[[str], int], limit: int) 
     return text[: ends[low]].rstrip(" ,;:，；、"), True
 
 
+@dataclass(frozen=True)
+class PromptReader:
+    """A text encoder that reads the prompts: what it reads per scene (``texts``: a
+    translation or a longer shot description; None: the scenes' own descriptions), its token
+    limit, its tokenizer's count when one is at hand (else an estimate), and the prompt style:
+    ``clip`` (short, style words dropped first when long) or ``sentences`` (the whole
+    description, up to the limit)."""
+
+    token_limit: int = 77
+    count_tokens: Callable[[str], int] | None = None
+    style: str = "clip"
+    texts: Sequence[str] | None = None
+
+    def fit(self, text: str) -> tuple[str, bool]:
+        if self.count_tokens is None:
+            # The estimate leaves room for the tokenizer's start and end tokens.
+            return fit_prompt(text, self.token_limit - 5)
+        return fit_to_tokenizer(text, self.count_tokens, self.token_limit)
+
+    def prompt(self, index: int, description: str, style_words: str) -> tuple[str, bool]:
+        """Scene ``index``'s prompt: its text plus the style words, cut to the limit (style
+        words go last, so a cut for length drops them before the scene's own words)."""
+        base = self.texts[index] if self.texts else description
+        fitted, truncated = self.fit(f"{base}, {style_words}" if style_words else base)
+        if truncated and self.fit(base)[1]:
+            fitted, _ = self.fit(base)
+        return fitted, truncated
+
+
 def optimize_prompts(
     storyboard: Storyboard,
     style: str | None = None,
     seed: int | None = None,
-    english: list[str] | None = None,
-    count_tokens: Callable[[str], int] | None = None,
-    token_limit: int = 77,
+    reader: PromptReader | None = None,
+    keyframe: PromptReader | None = None,
+    negative_prompt: str | None = None,
 ) -> OptimizedPrompts:
     """Model-facing prompts for every scene of ``storyboard``.
 
-    ``english``: the scenes' descriptions translated (for CLIP text encoders, which read
-    English); ``count_tokens``: the model's own tokenizer, for an exact length limit
-    (otherwise an estimate).
+    ``reader``: the text encoder of the video model (or, for a model without text input, of
+    the keyframe model: the one ``prompt`` is for); ``keyframe``: a keyframe model's CLIP
+    encoder reading other prompts than the video model (``keyframe_prompt``);
+    ``negative_prompt``: the video model family's own ("": none); None: the project's base
+    list plus the style's.
     """
     style = style or DEFAULT_STYLE
     if style not in STYLE_PRESETS:
         raise ValueError(f"unknown style {style!r}; known: {', '.join(STYLE_PRESETS)}")
+    reader = reader or PromptReader()
     base_seed = 0 if seed is None else int(seed)
     style_words, style_negative = STYLE_PRESETS[style]
-    negative = ", ".join(p for p in (BASE_NEGATIVE, style_negative) if p)
-
-    def fit(text: str) -> tuple[str, bool]:
-        if count_tokens is None:
-            return fit_prompt(text)
-        # The tokenizer's count includes its start and end tokens.
-        return fit_to_tokenizer(text, count_tokens, token_limit)
-
+    base_negative = ", ".join(p for p in (BASE_NEGATIVE, style_negative) if p)
+    negative = base_negative if negative_prompt is None else negative_prompt
     scenes = []
     for index, scene in enumerate(storyboard.scenes):
-        base = english[index] if english else scene.description
-        # Style words go last so a cut for length drops them before the scene's own words.
-        fitted, truncated = fit(f"{base}, {style_words}" if style_words else base)
-        if truncated and fit(base)[1]:
-            fitted, _ = fit(base)
+        prompt, truncated = reader.prompt(index, scene.description, style_words)
+        texts = reader.texts[index] if reader.texts else ""
         scenes.append(
             ScenePrompt(
                 scene_number=scene.scene_number,
                 description=scene.description,
                 duration_s=scene.duration_s,
-                prompt=fitted,
+                prompt=prompt,
                 negative_prompt=negative,
                 seed=scene_seed(base_seed, scene.scene_number),
-                camera=read_camera(f"{scene.description} {base}" if english else scene.description),
+                camera=read_camera(f"{scene.description} {texts}".strip()),
                 truncated=truncated,
+                keyframe_prompt=(
+                    keyframe.prompt(index, scene.description, style_words)[0] if keyframe else None
+                ),
+                keyframe_negative_prompt=base_negative if keyframe else None,
             )
         )
     return OptimizedPrompts(style=style, base_seed=base_seed, scenes=scenes)

@@ -46,6 +46,9 @@ class GenerationSettings(BaseModel):
     width: int | None = None
     height: int | None = None
     fps: float | None = Field(default=None, description="the rate clips are generated at")
+    # The first scene's start (image-capable families; the animatic's first card): a path
+    # until the request is registered, then its reference in the storage (core/images.py).
+    image: str | None = Field(default=None, description="the first scene starts from it")
     # Finishing (see core/finishing.py): None means the post_production resource's default.
     output_fps: float | None = Field(default=None, gt=0, le=120, description="final video rate")
     interpolate: int | None = Field(

@@ -143,21 +143,50 @@ def translation_messages(descriptions: Sequence[str]) -> Messages:
 
 def parse_translation(reply: str, count: int) -> list[str]:
     """The model's list of ``count`` English strings; raise ``StoryboardParseError``."""
+    items = parse_string_list(reply, count, "translation")
+    if any(re.search(r"[\u3400-\u9fff]", item) for item in items):
+        raise StoryboardParseError("the translation still has Chinese characters")
+    return items
+
+
+def extension_messages(descriptions: Sequence[str], language: str, max_words: int) -> Messages:
+    """Ask for each scene as one richer shot description (subject, action, setting, light,
+    camera), as a video model's own prompt extension does (Wan's), in ``language``."""
+    numbered = json.dumps(list(descriptions), ensure_ascii=False)
+    tongue = "Chinese" if language == "zh" else "English"
+    return [
+        {
+            "role": "system",
+            "content": f"Rewrite each scene as one vivid shot description in {tongue} for a "
+            "text-to-video model: the subject and its action, the setting, the light, the "
+            f"camera. Keep every fact of the scene; at most {max_words} words each. Answer "
+            "with a JSON list of strings only, one per input, in order.",
+        },
+        {"role": "user", "content": numbered},
+    ]
+
+
+def parse_extension(reply: str, count: int) -> list[str]:
+    """The model's list of ``count`` shot descriptions; raise ``StoryboardParseError``."""
+    return parse_string_list(reply, count, "shot descriptions")
+
+
+def parse_string_list(reply: str, count: int, what: str) -> list[str]:
+    """A JSON list of ``count`` non-empty strings out of a reply (code fences, prose and
+    trailing commas allowed); raise ``StoryboardParseError`` naming ``what``."""
     fenced = _FENCE.search(reply or "")
     body = fenced.group(1) if fenced else (reply or "")
     start, end = body.find("["), body.rfind("]")
     if start < 0 or end <= start:
-        raise StoryboardParseError("no JSON list in the translation")
+        raise StoryboardParseError(f"no JSON list in the {what}")
     try:
         items = json.loads(_TRAILING_COMMA.sub(r"\1", body[start : end + 1]))
     except json.JSONDecodeError as exc:
-        raise StoryboardParseError(f"invalid JSON in the translation ({exc.msg})") from None
+        raise StoryboardParseError(f"invalid JSON in the {what} ({exc.msg})") from None
     if (
         not isinstance(items, list)
         or len(items) != count
         or not all(isinstance(i, str) and i.strip() for i in items)
     ):
-        raise StoryboardParseError(f"the translation is not a list of {count} strings")
-    if any(re.search(r"[\u3400-\u9fff]", item) for item in items):
-        raise StoryboardParseError("the translation still has Chinese characters")
+        raise StoryboardParseError(f"the {what} is not a list of {count} strings")
     return [item.strip() for item in items]

@@ -11,13 +11,14 @@ import os
 import resource
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from dagster import ConfigurableResource
 from pydantic import Field
 
 from vidgen_pipeline.core.models import ModelChoiceError
-from vidgen_pipeline.core.weights import ResolvedWeights, first_line
+from vidgen_pipeline.core.weights import ResolvedWeights, first_line, folder_variant
 
 # Progress goes to the Dagster log (per denoising step); library progress bars and
 # import-time chatter would only clutter it. A user's own settings win.
@@ -108,6 +109,11 @@ def resolve_dtype(setting: str, device: str) -> tuple[str, str | None]:
     return ("bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp16"), None
 
 
+def weights_precision(dtype: str) -> str:
+    """The weights files a load in ``dtype`` prefers: ``fp16`` for half precision."""
+    return "fp16" if dtype in ("fp16", "bf16") else "fp32"
+
+
 def torch_dtype(name: str):
     import torch
 
@@ -130,7 +136,21 @@ def auto_memory_mode(vram_gb_needed: float) -> str:
 def is_out_of_memory(exc: BaseException) -> bool:
     import torch
 
-    return isinstance(exc, torch.OutOfMemoryError)
+    return isinstance(exc, torch.OutOfMemoryError | OutOfMemoryInDecode)
+
+
+def free_memory_bytes(device: str) -> int | None:
+    """Free memory on the CUDA device (None on the CPU)."""
+    if device != "cuda":
+        return None
+    import torch
+
+    free, _total = torch.cuda.mem_get_info()
+    return int(free)
+
+
+def free_memory_gb() -> float:
+    return (free_memory_bytes("cuda") or 0) / 2**30
 
 
 def load_pipeline(
@@ -143,12 +163,17 @@ def load_pipeline(
     log=print,
     unet_weights: str | None = None,
     scheduler: tuple[str, dict | None] | None = None,
+    variant: str | None = None,
+    component_dtypes: dict[str, str] | None = None,
 ):
     """Load (once per process) the diffusers pipeline in ``weights``, in ``dtype``.
 
-    ``unet_weights``: a safetensors state dict (diffusers key names) that replaces the UNet's
-    weights, as a few-step distilled model does; ``scheduler``: (class name, config) of the
-    scheduler that replaces the pipeline's own.
+    ``variant``: the weights files to read (``fp16``: ``*.fp16.safetensors``, see
+    ``ResolvedWeights.variant_for``; None: the full-precision ones). ``unet_weights``: a
+    safetensors state dict (diffusers key names) that replaces the UNet's weights, as a
+    few-step distilled model does; ``scheduler``: (class name, config) of the scheduler that
+    replaces the pipeline's own; ``component_dtypes``: components kept in another dtype
+    (Wan's VAE in fp32).
     """
     scheduler_key = (
         (scheduler[0], tuple(sorted((scheduler[1] or {}).items()))) if scheduler else None
@@ -161,6 +186,8 @@ def load_pipeline(
         pipeline_class,
         unet_weights,
         scheduler_key,
+        variant,
+        tuple(sorted((component_dtypes or {}).items())),
     )
     if key in _LOADED:
         return _LOADED[key]
@@ -176,11 +203,21 @@ def load_pipeline(
         "dtype": torch_dtype(dtype),
         "use_safetensors": not settings.allow_unsafe_weights,
     }
+    if component_dtypes:
+        kwargs["dtype"] = {
+            "default": torch_dtype(dtype),
+            **{name: torch_dtype(value) for name, value in component_dtypes.items()},
+        }
+    if variant:
+        kwargs["variant"] = variant
     if settings.trust_remote_code:
         kwargs["trust_remote_code"] = True
     if motion_adapter:
         kwargs["motion_adapter"] = diffusers.MotionAdapter.from_pretrained(
-            motion_adapter, dtype=torch_dtype(dtype), use_safetensors=kwargs["use_safetensors"]
+            motion_adapter,
+            dtype=torch_dtype(dtype),
+            use_safetensors=kwargs["use_safetensors"],
+            variant=folder_variant(Path(motion_adapter), dtype),
         )
     cls = getattr(diffusers, pipeline_class) if pipeline_class else diffusers.DiffusionPipeline
     try:
@@ -197,12 +234,90 @@ def load_pipeline(
         pipe.scheduler = make_scheduler(*scheduler)
         extra += f", {scheduler[0]}"
     LOAD_COUNTS[str(weights.path)] += 1
+    files = f"{variant} files" if variant else "full-precision files"
     log(
-        f"loaded {type(pipe).__name__} from {weights.path} ({weights.source}) in {dtype}"
-        f"{extra} in {time.perf_counter() - started:.1f} s"
+        f"loaded {type(pipe).__name__} from {weights.path} ({weights.source}, {files}) in "
+        f"{dtype}{extra} in {time.perf_counter() - started:.1f} s"
     )
     _LOADED[key] = pipe
     return pipe
+
+
+def pipeline_as(pipe, class_name: str | None):
+    """``pipe`` as another pipeline class of the same components (LTX-Video's image-to-video
+    pipeline for a text-to-video folder), made once and kept beside it. The components are
+    shared as they are: no second load, no dtype cast (``from_pipe`` would cast them all)."""
+    if not class_name or type(pipe).__name__ == class_name:
+        return pipe
+    key = ("as", id(pipe), class_name)
+    if key in _LOADED:
+        return _LOADED[key][1]
+    import diffusers
+
+    cls = getattr(diffusers, class_name)
+    expected, optional = cls._get_signature_keys(cls)
+    components = pipe.components
+    arguments = {name: components.get(name) for name in expected}
+    arguments.update({k: pipe.config[k] for k in optional if k in pipe.config})
+    sibling = cls(**arguments)
+    sibling.set_progress_bar_config(disable=True)
+    _LOADED[key] = (pipe, sibling)  # keeps pipe's id valid while the sibling lives
+    return sibling
+
+
+def guard_decode(pipe, log=print) -> None:
+    """Make an out-of-memory error in the VAE decode retry the decode alone, smaller, instead
+    of failing the clip after all its denoising: a batch of frames (SVD, image VAEs) is
+    decoded in halves, a video latent with VAE tiling. The wrapper is put on once per
+    pipeline; ``log`` (the current step's) says when it steps in."""
+    vae = getattr(pipe, "vae", None)
+    if vae is None:
+        return
+    vae._vidgen_decode_log = log
+    if getattr(vae, "_vidgen_guarded", False):
+        return
+    original = vae.decode
+
+    def decode(latents, *args, **kwargs):
+        import torch
+
+        try:
+            return original(latents, *args, **kwargs)
+        except torch.OutOfMemoryError:
+            pass  # retried below, once the failed attempt's traceback is gone
+        collect()
+        return _decode_smaller(vae, decode, original, latents, args, kwargs)
+
+    vae.decode = decode
+    vae._vidgen_guarded = True
+
+
+def _decode_smaller(vae, decode, original, latents, args, kwargs):
+    """The decode of ``latents`` after an out-of-memory error: in halves, or tiled."""
+    from diffusers.models.autoencoders.vae import DecoderOutput
+
+    log = vae._vidgen_decode_log
+    frames = latents.shape[0]
+    if latents.ndim == 4 and frames > 1:
+        half = frames // 2
+        log(f"VAE decode of {frames} frames ran out of memory; decoding {half} at a time")
+        parts = []
+        for piece in (latents[:half], latents[half:]):
+            extra = {**kwargs, "num_frames": len(piece)} if "num_frames" in kwargs else kwargs
+            parts.append(decode(piece, *args, **{**extra, "return_dict": True}).sample)
+        import torch
+
+        sample = torch.cat(parts)
+        return DecoderOutput(sample=sample) if kwargs.get("return_dict", True) else (sample,)
+    if latents.ndim == 5 and hasattr(vae, "enable_tiling") and not getattr(vae, "use_tiling", True):
+        log("VAE decode ran out of memory; decoding again with VAE tiling")
+        vae.enable_tiling()
+        return original(latents, *args, **kwargs)
+    raise OutOfMemoryInDecode("the VAE decode ran out of memory at its smallest setting")
+
+
+class OutOfMemoryInDecode(RuntimeError):
+    """The decode alone cannot fit; the memory ladder takes it from here."""
 
 
 def replace_unet_weights(pipe, path: str, weights: ResolvedWeights) -> None:
@@ -344,7 +459,7 @@ def release(pipe) -> None:
     """Forget ``pipe`` in this process. Its memory returns once the caller drops its own
     reference too; then call ``collect()``."""
     for key, value in list(_LOADED.items()):
-        if value is pipe:
+        if value is pipe or (key[0] == "as" and value[0] is pipe):
             del _LOADED[key]
     _PLACEMENT.pop(id(pipe), None)
 
@@ -388,8 +503,6 @@ def token_counter(pipeline_folder: str | None):
     limit; (None, 77) when there is none to read."""
     if not pipeline_folder:
         return None, 77
-    from pathlib import Path
-
     folder = Path(pipeline_folder) / "tokenizer"
     if not folder.is_dir():
         return None, 77

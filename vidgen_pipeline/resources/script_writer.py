@@ -17,6 +17,8 @@ from vidgen_pipeline.core.script_llm import (
     ChatFn,
     Messages,
     StoryboardParseError,
+    extension_messages,
+    parse_extension,
     parse_storyboard,
     parse_translation,
     storyboard_messages,
@@ -28,7 +30,7 @@ from vidgen_pipeline.core.storyboard import (
     detect_language,
     write_storyboard,
 )
-from vidgen_pipeline.core.weights import WeightsError, resolve_weights
+from vidgen_pipeline.core.weights import WeightsError, first_line, resolve_weights
 from vidgen_pipeline.resources import runtime
 from vidgen_pipeline.resources.runtime import DiffusersSettings
 
@@ -126,15 +128,24 @@ class ScriptWriter(DiffusersSettings):
         language = detect_language(request.text)
         # The rule-based board is the fallback, and it already holds the clamped request.
         duration, count, notes = rules.target_duration_s, len(rules.scenes), rules.notes
-        chat = self.chat_model(name, log)
         messages = storyboard_messages(request.text, language, duration, count)
-        board, failures = write_with_llm(
-            chat,
-            messages,
-            lambda reply: parse_storyboard(reply, language, duration, count, writer=f"llm:{name}"),
-            attempts=max(1, self.attempts),
-            seed=request.settings.seed or 0,
-        )
+        import torch
+
+        out_of_memory = None
+        try:
+            board, failures = write_with_llm(
+                self.chat_model(name, log),
+                messages,
+                lambda reply: parse_storyboard(
+                    reply, language, duration, count, writer=f"llm:{name}"
+                ),
+                attempts=max(1, self.attempts),
+                seed=request.settings.seed or 0,
+            )
+        except torch.OutOfMemoryError as exc:
+            out_of_memory = first_line(exc)  # freed below, once the traceback is gone
+        if out_of_memory is not None:
+            return self._out_of_memory(rules, name, out_of_memory, log)
         for failure in failures:
             log(f"LLM storyboard {failure}")
         if board is None:
@@ -148,18 +159,66 @@ class ScriptWriter(DiffusersSettings):
             )
         return board.model_copy(update={"notes": notes + failures})
 
+    @staticmethod
+    def _out_of_memory(rules: Storyboard, name: str, error: str, log) -> Storyboard:
+        """The LLM did not fit (loading or writing): free it and let the rules write."""
+        runtime.release_all()
+        reason = f"llm out of memory: {error}"
+        log(f"falling back to the rule-based writer: {name} ran out of memory ({reason})")
+        return rules.model_copy(
+            update={"writer": f"rules ({reason})", "notes": [*rules.notes, reason]}
+        )
+
     def translate(
         self, descriptions: Sequence[str], request: PromptRequest, log=print
     ) -> list[str] | None:
         """English versions of ``descriptions`` by the LLM, or None (no LLM, or unusable)."""
+        return self._ask_for_list(
+            translation_messages(descriptions),
+            lambda reply: parse_translation(reply, len(descriptions)),
+            request,
+            "translation",
+            log,
+        )
+
+    def extend(
+        self,
+        descriptions: Sequence[str],
+        language: str,
+        max_words: int,
+        request: PromptRequest,
+        log=print,
+    ) -> list[str] | None:
+        """Each scene as a richer shot description by the LLM (for text encoders that read
+        long prompts: T5, umT5), or None (no LLM, or unusable)."""
+        return self._ask_for_list(
+            extension_messages(descriptions, language, max_words),
+            lambda reply: parse_extension(reply, len(descriptions)),
+            request,
+            "shot descriptions",
+            log,
+        )
+
+    def _ask_for_list(self, messages, parse, request: PromptRequest, what: str, log):
+        """The LLM's answer to ``messages`` parsed by ``parse``, after up to ``attempts``
+        tries; None without an LLM, when every answer is unusable, or out of memory."""
         name = (request.settings.script_model or self.model or "rules").strip()
         if name == "rules":
             return None
-        chat = self.chat_model(name, log)
-        for attempt in range(max(1, self.attempts)):
-            reply = chat(translation_messages(descriptions), (request.settings.seed or 0) + attempt)
-            try:
-                return parse_translation(reply, len(descriptions))
-            except StoryboardParseError as exc:
-                log(f"LLM translation attempt {attempt + 1}: {exc}")
+        import torch
+
+        try:
+            chat = self.chat_model(name, log)
+            for attempt in range(max(1, self.attempts)):
+                reply = chat(messages, (request.settings.seed or 0) + attempt)
+                try:
+                    return parse(reply)
+                except StoryboardParseError as exc:
+                    log(f"LLM {what} attempt {attempt + 1}: {exc}")
+        except torch.OutOfMemoryError as exc:
+            out_of_memory = first_line(exc)
+        else:
+            return None
+        runtime.release_all()  # the traceback that held the model is gone now
+        log(f"LLM {what} skipped: {name} ran out of memory ({out_of_memory})")
         return None

@@ -1,0 +1,1 @@
+"""Video model families: one module per family, and the registry that lists them."""

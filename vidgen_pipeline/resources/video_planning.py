@@ -1,0 +1,433 @@
+"""Planning a prompt's video: which model and family, where its weights are, what it takes,
+sizes, frames per clip, the call settings; all checked before any heavy work, each refusal one
+``ModelChoiceError`` line.
+
+The family module states the rules (``vidgen_pipeline.families``); this module applies them
+to the resource's settings and the prompt's overrides. Nothing here loads a model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from vidgen_pipeline.core.images import stored_image
+from vidgen_pipeline.core.models import (
+    DEFAULT_KEYFRAME_MODEL,
+    KEYFRAME_MODELS,
+    ModelChoiceError,
+    VideoPlan,
+    check_size,
+    looks_like_hub_id,
+)
+from vidgen_pipeline.core.requests import GenerationSettings
+from vidgen_pipeline.core.scene_cache import weights_revision
+from vidgen_pipeline.core.weights import (
+    ResolvedFile,
+    ResolvedWeights,
+    WeightsError,
+    resolve_file,
+    resolve_weights,
+)
+from vidgen_pipeline.families.base import Family, has_component, read_index
+from vidgen_pipeline.families.registry import (
+    ANIMATIC,
+    AUTO_ORDER,
+    VIDEO_MODELS,
+    ModelEntry,
+    family_for,
+)
+from vidgen_pipeline.resources import runtime
+
+FALLBACKS = ("fail", "animatic")
+DENOISERS = ("unet", "transformer", "transformer_2")
+
+
+@dataclass
+class Choice:
+    """The model picked for a prompt: its registry entry (None for a bare folder or hub id),
+    its weights, why it was picked, and a few-step model's replacement UNet."""
+
+    label: str
+    entry: ModelEntry | None
+    weights: ResolvedWeights | None
+    reason: str
+    unet: ResolvedFile | None = None
+
+    @property
+    def is_animatic(self) -> bool:
+        return self.entry is not None and self.entry.family == "animatic"
+
+
+def plan_video(generator, settings: GenerationSettings, keyframes) -> VideoPlan:
+    """Resolve model, weights, device and sizes for one prompt (``generator``: the
+    ``VideoGenerator`` resource); raise ``ModelChoiceError`` with one line."""
+    # 1. check the settings
+    generator.check_settings()
+    runtime.check_recipe(generator.recipe)
+    if generator.fallback not in FALLBACKS:
+        raise ModelChoiceError(f"unknown fallback {generator.fallback!r}; use fail or animatic")
+    device = runtime.resolve_device(settings.device or generator.device)
+    dtype, dtype_note = runtime.resolve_dtype(generator.dtype, device)
+    notes: list[str] = []
+    # 2. choose the model
+    name = (settings.video_model or generator.model or "auto").strip()
+    precision = runtime.weights_precision(dtype)
+    if name == "auto":
+        choice = _auto(generator, device, precision, keyframes)
+    else:
+        choice = _named(generator, name, precision, notes)
+    if generator.unet_weights and choice.unet is None:
+        notes.append(f"unet_weights ignored: {choice.label} has no replacement UNet")
+    # 3. the family's rules
+    if choice.is_animatic:
+        plan = _plan_animatic(generator, settings, device, choice.reason, notes)
+    else:
+        notes += [dtype_note] if dtype_note else []
+        plan = _plan_diffusers(generator, settings, device, dtype, choice, notes)
+    # 4. what starts each scene
+    _plan_image(plan, settings)
+    _plan_keyframes(plan, settings, keyframes, device)
+    return plan
+
+
+# ----------------------------------------------------------------------------- the model
+
+
+def _auto(generator, device: str, precision: str, keyframes) -> Choice:
+    """On a CUDA GPU the first model of ``AUTO_ORDER`` whose weights are here and whose
+    estimate fits the free memory; else the animatic, saying why."""
+    if device != "cuda":
+        reason = "auto: no CUDA GPU, so no diffusion model can run at a useful speed"
+        return Choice("animatic", VIDEO_MODELS["animatic"], None, reason)
+    free_gb = runtime.free_memory_gb()
+    skipped = []
+    for name in AUTO_ORDER:
+        entry = VIDEO_MODELS[name]
+        try:
+            weights = _resolve(generator, name, entry, precision, allow_download=False)
+            if entry.inputs.image == "required" and keyframes.model == "auto":
+                keyframes.resolve(DEFAULT_KEYFRAME_MODEL)
+        except ModelChoiceError:
+            skipped.append(f"{name}: no weights")
+            continue
+        if entry.vram > free_gb:
+            skipped.append(f"{name}: needs ~{entry.vram:g} GB, {free_gb:.0f} GB free")
+            continue
+        reason = (
+            f"auto: {name}, the first of {', '.join(AUTO_ORDER)} whose weights are here "
+            f"({weights.source}) and that fits the GPU (~{entry.vram:g} GB of "
+            f"{free_gb:.0f} GB free)"
+        )
+        return Choice(name, entry, weights, reason)
+    reason = f"auto: a GPU is present but no model fits ({'; '.join(skipped)})"
+    return Choice("animatic", VIDEO_MODELS["animatic"], None, reason)
+
+
+def _named(generator, name: str, precision: str, notes: list[str]) -> Choice:
+    entry = VIDEO_MODELS.get(name)
+    if entry is not None and entry.family == "animatic":
+        return Choice("animatic", entry, None, "asked for by name")
+    if entry is None and not (
+        looks_like_hub_id(name) or "/" in name or name.startswith((".", "~"))
+    ):
+        raise ModelChoiceError(
+            f"unknown video model {name!r}; known: {', '.join(VIDEO_MODELS)}, auto, "
+            "a hub id (org/name) or a local folder"
+        )
+    try:
+        weights = _resolve(generator, name, entry, precision, generator.allow_download)
+        unet = _resolve_unet(generator, entry) if entry is not None and entry.unet else None
+    except ModelChoiceError as exc:
+        if generator.fallback != "animatic":
+            raise
+        notes.append(f"fallback to animatic: {exc}")
+        return Choice("animatic", VIDEO_MODELS["animatic"], None, f"fallback (configured): {exc}")
+    return Choice(entry.name if entry else name, entry, weights, "asked for by name", unet)
+
+
+def _resolve(generator, name: str, entry: ModelEntry | None, precision: str, allow_download):
+    hub_id = entry.hub_id if entry else (name if looks_like_hub_id(name) else None)
+    try:
+        return resolve_weights(
+            "video",
+            name,
+            hub_id,
+            (entry.base or entry.name) if entry else None,
+            allow_download,
+            generator.allow_unsafe_weights,
+            precision=precision,
+            half_variant=entry.half_variant if entry else False,
+        )
+    except WeightsError as exc:
+        base = f"{entry.name} runs on {entry.base}'s pipeline: " if entry and entry.base else ""
+        raise ModelChoiceError(f"{base}{exc}") from None
+
+
+def _resolve_unet(generator, entry: ModelEntry) -> ResolvedFile:
+    """A few-step model's replacement UNet file: ``unet_weights``, else
+    ``VIDGEN_HOME/models/<name>/<file>``, the hub cache, or a download when allowed."""
+    try:
+        return resolve_file(
+            "video",
+            entry.name,
+            entry.unet.hub_id,
+            entry.unet.filename,
+            generator.unet_weights,
+            generator.allow_download,
+        )
+    except WeightsError as exc:
+        raise ModelChoiceError(str(exc)) from None
+
+
+# ------------------------------------------------------------------------------ families
+
+
+def _plan_animatic(generator, settings, device, reason, notes) -> VideoPlan:
+    native = ANIMATIC.native
+    width = int(settings.width or generator.width or native.width)
+    height = int(settings.height or generator.height or native.height)
+    fps = float(settings.fps or generator.fps or native.fps)
+    check_size(width, height, fps, multiple=ANIMATIC.size_multiple)
+    for label, value in (
+        ("steps", settings.steps or generator.steps),
+        ("frames", settings.frames or generator.frames),
+    ):
+        if value:
+            notes.append(f"{label}={value} ignored: the animatic backend has no {label} setting")
+    return VideoPlan(
+        model="animatic",
+        reason=reason,
+        backend="animatic",
+        family="animatic",
+        pipeline="animatic",
+        conditioning="none",
+        image_input="optional",
+        device=device,
+        width=width,
+        height=height,
+        fps=fps,
+        size_multiple=ANIMATIC.size_multiple,
+        keyframe_model="cards",
+        notes=notes,
+    )
+
+
+def _family_of(choice: Choice) -> tuple[Family, str]:
+    """The family and pipeline class of a chosen folder (an SD base plus a motion adapter
+    is an AnimateDiff pipeline)."""
+    pipeline = choice.weights.pipeline_class
+    if choice.entry is not None and choice.entry.motion_adapter:
+        if pipeline == "StableDiffusionPipeline":
+            pipeline = "AnimateDiffPipeline"
+    try:
+        family = family_for(pipeline)
+    except ModelChoiceError as exc:
+        raise ModelChoiceError(f"{choice.weights.path}: {exc}") from None
+    return family, pipeline
+
+
+def _plan_diffusers(generator, settings, device, dtype, choice: Choice, notes) -> VideoPlan:
+    family, pipeline = _family_of(choice)
+    entry, weights = choice.entry, choice.weights
+    folder = Path(weights.path)
+    expects = tuple(entry.denoisers) if entry and entry.denoisers else ()
+    family.check_folder(folder, weights.pipeline_class, expects)
+    index = read_index(folder)
+    inputs = family.inputs(pipeline, folder)
+    native = entry.output if entry else family.native
+    multiple, rule = family.rules(folder)
+    width, height, fps = _size(generator, settings, family, pipeline, folder, native, notes)
+    check_size(width, height, fps, multiple, f"{family.name} ({pipeline})")
+    family.check_size(folder, width, height)
+    frames = _frames_per_clip(generator, settings, native, rule, notes)
+    steps = int(settings.steps or generator.steps or native.steps)
+    plan = VideoPlan(
+        model=choice.label,
+        reason=choice.reason,
+        backend="diffusers",
+        family=family.name,
+        pipeline=pipeline,
+        conditioning=inputs.kind,
+        takes_text=inputs.text,
+        image_input=inputs.image,
+        image_pipeline=family.pipeline_for(pipeline, folder, with_image=True),
+        text_pipeline=family.pipeline_for(pipeline, folder, with_image=False),
+        weights_path=str(weights.path),
+        weights_source=weights.source,
+        weights_revision=weights.revision,
+        weights_variant=weights.variant_for(dtype),
+        motion_adapter_path=_adapter(generator, entry, weights),
+        denoisers=[c for c in DENOISERS if has_component(index, c)],
+        component_dtypes=family.component_dtypes(dtype) if device == "cuda" else {},
+        call_options={
+            **family.defaults(pipeline, width, height),
+            **(entry.call_options if entry else {}),
+            **family.resource_options(generator),
+        },
+        languages=list(family.languages),
+        text_encoder=family.text_encoder,
+        token_limit=family.token_limit,
+        prompt_style=family.prompt_style,
+        negative_prompt=family.negative_prompt,
+        size_multiple=multiple,
+        frame_rule=_rule_fields(rule),
+        device=device,
+        dtype=dtype,
+        memory_mode=generator.memory_mode if device == "cuda" else "cpu",
+        vram_gb=entry.vram if entry else family.vram_gb,
+        width=width,
+        height=height,
+        fps=fps,
+        steps=steps,
+        frames_per_clip=frames,
+        continuity=generator.continuity and inputs.image != "none",
+        notes=notes,
+    )
+    _few_step(plan, entry, choice.unet, steps, native)
+    return plan
+
+
+def _size(generator, settings, family, pipeline, folder, native, notes):
+    width = int(settings.width or generator.width or native.width)
+    height = int(settings.height or generator.height or native.height)
+    fps = float(settings.fps or generator.fps or native.fps)
+    fitted = family.fit_size(pipeline, folder, width, height)
+    if fitted != (width, height):
+        notes.append(
+            f"size {width}x{height} -> {fitted[0]}x{fitted[1]}: {pipeline} makes the size of "
+            "its bucket nearest that aspect ratio"
+        )
+        width, height = fitted
+    return width, height, fps
+
+
+def _frames_per_clip(generator, settings, native, rule, notes) -> int:
+    """Frames per generated clip: the setting or the native count, raised to the next count
+    the model can make (lowered to its longest)."""
+    asked = int(settings.frames or generator.frames or native.frames)
+    legal = rule.at_least(asked)
+    if legal != asked:
+        notes.append(
+            f"frames {asked} -> {legal}: this model makes {rule.describe()} frames per clip"
+        )
+    return legal
+
+
+def _rule_fields(rule) -> dict:
+    return {
+        "step": rule.step,
+        "offset": rule.offset,
+        "minimum": rule.minimum,
+        "maximum": rule.maximum,
+    }
+
+
+def _adapter(generator, entry: ModelEntry | None, weights: ResolvedWeights) -> str | None:
+    """The motion adapter folder, when a base text-to-image model runs with one."""
+    if entry is None or not entry.motion_adapter:
+        return None
+    if weights.pipeline_class == "AnimateDiffPipeline":
+        return None  # the folder holds its adapter already
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    from vidgen_pipeline.core.weights import downloads_allowed
+
+    try:
+        return snapshot_download(
+            entry.motion_adapter, local_files_only=not downloads_allowed(generator.allow_download)
+        )
+    except (LocalEntryNotFoundError, OSError, ValueError) as exc:
+        raise ModelChoiceError(
+            f"motion adapter {entry.motion_adapter} for {entry.name} is not here "
+            f"({type(exc).__name__}); fetch it with: hf download {entry.motion_adapter}"
+        ) from None
+
+
+def _few_step(plan: VideoPlan, entry, unet: ResolvedFile | None, steps: int, native) -> None:
+    """A distilled UNet's file, scheduler and step range."""
+    if unet is None:
+        return
+    low, high = entry.unet.steps
+    if not low <= steps <= high:
+        raise ModelChoiceError(
+            f"steps {steps} is outside {low}..{high}: {entry.name}'s UNet was distilled "
+            f"for {low}-{high} steps (default {native.steps})"
+        )
+    plan.unet_weights_path = str(unet.path)
+    plan.unet_weights_source = unet.source
+    plan.unet_weights_revision = unet.revision or weights_revision(str(unet.path))
+    plan.scheduler = entry.unet.scheduler
+    plan.scheduler_config = dict(entry.unet.scheduler_config)
+
+
+# ------------------------------------------------------------------------ scene starts
+
+
+def _plan_image(plan: VideoPlan, settings: GenerationSettings) -> None:
+    """The user's image starts the first scene: checked here (it is a registered input,
+    decodes), refused for a model that takes no image."""
+    if not settings.image:
+        return
+    if plan.image_input == "none":
+        capable = [e.name for e in VIDEO_MODELS.values() if e.inputs.image != "none"]
+        raise ModelChoiceError(
+            f"{plan.model} makes video from text only and cannot start from an image; "
+            f"image-capable models: {', '.join(capable)}"
+        )
+    stored_image(settings.image)  # a registered input that decodes
+    plan.image_path = settings.image
+
+
+def _plan_keyframes(plan: VideoPlan, settings, keyframes, device: str) -> None:
+    """Which keyframes the scenes start from: a text-to-image model's, storyboard cards (the
+    animatic), or none (text-to-video; an optional image; scenes chained by continuity)."""
+    keyframe = (settings.keyframe_model or keyframes.model or "auto").strip()
+    steps = settings.keyframe_steps
+    if plan.backend == "animatic":
+        if keyframe not in ("auto", "cards"):
+            add_keyframe_model(plan, keyframe, keyframes, device, steps)
+        return
+    if plan.image_input == "none":
+        plan.keyframe_model = "none"
+        if keyframe not in ("auto", "none"):
+            plan.notes.append(f"keyframe model {keyframe} ignored: {plan.pipeline} reads text")
+        return
+    # Continuity from the user's image: every scene starts from the one before it.
+    chained = bool(plan.image_path and plan.continuity)
+    if keyframe in ("auto", "none") and (plan.image_input == "optional" or chained):
+        plan.keyframe_model = "none"
+        return
+    if keyframe in ("cards", "none"):
+        raise ModelChoiceError(
+            f"{plan.model} animates a keyframe image; storyboard cards would make a meaningless "
+            "video: use a text-to-image keyframe model (sdxl-turbo, sd15, a hub id or a folder)"
+        )
+    name = DEFAULT_KEYFRAME_MODEL if keyframe == "auto" else keyframe
+    add_keyframe_model(plan, name, keyframes, device, steps)
+
+
+def add_keyframe_model(plan: VideoPlan, name: str, keyframes, device: str, steps) -> None:
+    """A text-to-image model makes the keyframes, with the keyframe resource's own device
+    settings, at the video's size (which it must be able to make)."""
+    from vidgen_pipeline.resources.keyframes import KEYFRAME_SIZE_MULTIPLE
+
+    keyframes.check_settings()
+    keyframes.check_recipe()
+    check_size(plan.width, plan.height, plan.fps, KEYFRAME_SIZE_MULTIPLE, f"keyframe model {name}")
+    kf_device = runtime.resolve_device(keyframes.device) if keyframes.device != "auto" else device
+    kf_dtype, _ = runtime.resolve_dtype(keyframes.dtype, kf_device)
+    weights = keyframes.resolve(name, runtime.weights_precision(kf_dtype))
+    spec = KEYFRAME_MODELS.get(name)
+    plan.keyframe_model = name
+    plan.keyframe_weights_path = str(weights.path)
+    plan.keyframe_steps = steps or keyframes.steps or (spec.steps if spec else 25)
+    plan.keyframe_guidance_scale = (
+        keyframes.guidance_scale
+        if keyframes.guidance_scale >= 0
+        else (spec.guidance_scale if spec else 7.5)
+    )
+    plan.keyframe_device = kf_device
+    plan.keyframe_dtype = kf_dtype
+    plan.keyframe_memory_mode = keyframes.memory_mode if kf_device == "cuda" else "cpu"

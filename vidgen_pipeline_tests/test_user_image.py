@@ -1,0 +1,120 @@
+"""The user's own image: checked, stored by digest, fitted, and the first scene's start."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vidgen_pipeline.core import images
+from vidgen_pipeline.core.images import check_image, fit_image, store_image, stored_image
+from vidgen_pipeline.core.models import ModelChoiceError
+from vidgen_pipeline.core.requests import GenerationSettings
+from vidgen_pipeline.resources import KeyframeGenerator, VideoGenerator
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    from vidgen_pipeline_tests.fixtures.tiny_models import save_tiny_modelscope_t2v
+
+    return {"t2v": save_tiny_modelscope_t2v(tmp_path_factory.mktemp("tiny") / "t2v")}
+
+
+def photo(path, size=(320, 200), colour=(200, 40, 30)):
+    Image.new("RGB", size, colour).save(path)
+    return path
+
+
+def test_missing_undecodable_and_oversized_images_are_one_line(tmp_path, monkeypatch):
+    with pytest.raises(ModelChoiceError, match="no such file"):
+        check_image(str(tmp_path / "absent.png"))
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    with pytest.raises(ModelChoiceError, match="does not decode as an image"):
+        check_image(str(broken))
+    truncated = tmp_path / "truncated.jpg"
+    Image.new("RGB", (64, 64), (1, 2, 3)).save(tmp_path / "whole.jpg", quality=95)
+    truncated.write_bytes((tmp_path / "whole.jpg").read_bytes()[:200])
+    with pytest.raises(ModelChoiceError, match="does not decode"):
+        check_image(str(truncated))
+    monkeypatch.setattr(images, "MAX_MEGAPIXELS", 0.05)  # 50,000 pixels
+    with pytest.raises(ModelChoiceError, match=r"320x200 is over the limit of 0.05 megapixels"):
+        check_image(str(photo(tmp_path / "big.png")))
+
+
+def test_paths_from_the_ui_are_read_only_under_the_allowed_folders(tmp_path):
+    allowed = tmp_path / "inputs"
+    allowed.mkdir()
+    inside = photo(allowed / "fox.png")
+    outside = photo(tmp_path / "secret.png")
+    assert check_image(str(inside), [allowed]) == inside.resolve()
+    with pytest.raises(ModelChoiceError, match="only files under the allowed folders"):
+        check_image(str(outside), [allowed])
+    with pytest.raises(ModelChoiceError, match="only files under the allowed folders"):
+        check_image(str(allowed / ".." / "secret.png"), [allowed])
+    link = allowed / "link.png"
+    link.symlink_to(outside)  # a link inside that points outside is outside
+    with pytest.raises(ModelChoiceError, match="only files under the allowed folders"):
+        check_image(str(link), [allowed])
+    assert check_image(str(outside)) == outside.resolve()  # the CLI reads what its user names
+
+
+def test_images_are_stored_by_digest_and_read_back_only_as_references(tmp_path):
+    base = str(tmp_path / "storage")
+    first = store_image(photo(tmp_path / "a.png"), base=base)
+    again = store_image(photo(tmp_path / "b.png"), base=base)  # the same pixels and bytes
+    other = store_image(photo(tmp_path / "c.png", colour=(0, 90, 10)), base=base)
+    assert first == again != other and first.startswith("inputs/") and first.endswith(".png")
+    assert stored_image(first, base).getpixel((5, 5)) == (200, 40, 30)
+    with pytest.raises(ModelChoiceError, match="not a registered input"):
+        stored_image(str(tmp_path / "a.png"), base)
+    with pytest.raises(ModelChoiceError, match="not a registered input"):
+        stored_image("inputs/../../etc/passwd", base)
+
+
+def test_fitting_scales_to_cover_and_crops_the_centre():
+    wide = Image.new("RGB", (400, 100))
+    wide.paste((255, 255, 255), (150, 0, 250, 100))  # a white band in the middle
+    fitted, note = fit_image(wide, 64, 64)
+    assert fitted.size == (64, 64)
+    assert note == "400x100 scaled by 0.64 to cover 64x64, centre crop of 192 px of width"
+    assert np.asarray(fitted)[32, 32].tolist() == [255, 255, 255]
+    same, none = fit_image(fitted, 64, 64)
+    assert same is fitted and none is None
+
+
+@pytest.fixture
+def stored(vidgen_home, tmp_path):
+    return store_image(photo(tmp_path / "start.png"))
+
+
+def test_a_text_only_model_given_an_image_names_the_image_capable_ones(stored, tiny_models):
+    settings = GenerationSettings(video_model=str(tiny_models["t2v"]), image=stored)
+    with pytest.raises(ModelChoiceError) as caught:
+        VideoGenerator(width=64, height=64).plan(settings, KeyframeGenerator())
+    line = str(caught.value)
+    assert "makes video from text only and cannot start from an image" in line
+    assert "svd-xt" in line and "wan2.2-ti2v-5b" in line and "ltx-video" in line
+    assert "modelscope-t2v" not in line.split("image-capable models:")[1]
+
+
+def test_an_unregistered_path_is_refused_at_plan_time(vidgen_home, tmp_path):
+    settings = GenerationSettings(image=str(photo(tmp_path / "raw.png")))
+    with pytest.raises(ModelChoiceError, match="not a registered input"):
+        VideoGenerator(model="animatic").plan(settings, KeyframeGenerator())
+
+
+def test_the_animatic_starts_from_the_users_image(stored):
+    generator = VideoGenerator(model="animatic", width=128, height=72)
+    plan = generator.plan(GenerationSettings(image=stored), KeyframeGenerator())
+    assert plan.image_path == stored and plan.keyframe_model == "cards"
+    from vidgen_pipeline.core.prompts import optimize_prompts
+    from vidgen_pipeline.core.storyboard import write_storyboard
+
+    board = write_storyboard("A red wall. A blue sky.", duration_s=2.0, scenes=2)
+    prompts = optimize_prompts(board).model_copy(update={"video": plan})
+    first, second = KeyframeGenerator().make(board, prompts)
+    assert first.info["source"] == "user image" and first.info["image"] == stored
+    assert first.info["fitted"].startswith("320x200 scaled by 0.4 to cover 128x72")
+    assert first.image.size == (128, 72) and first.image.getpixel((64, 36)) == (200, 40, 30)
+    assert second.info["source"] == "cards"
