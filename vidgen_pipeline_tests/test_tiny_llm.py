@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from vidgen_pipeline_tests.fixtures import tiny_llm
+from vidgen_pipeline.testing import tiny_llm
 
 MESSAGES = {
     "zh": [

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from vidgen_pipeline_tests.fixtures import tiny_models
+from vidgen_pipeline.testing import tiny_unet_models, tokenizers
 
 # name -> (pipeline class, call arguments, expected shape with output_type="np")
 CASES = {
@@ -60,7 +60,7 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
-    return tiny_models.save_all(tmp_path_factory.mktemp("tiny_models"))
+    return tiny_unet_models.save_all(tmp_path_factory.mktemp("tiny_models"))
 
 
 def test_save_all_layout(folders):
@@ -97,17 +97,17 @@ def test_animatediff_round_trip_keeps_motion_unet(folders):
 
 
 def test_builds_are_deterministic(tmp_path):
-    a = tiny_models.save_tiny_sd(tmp_path / "a")
-    b = tiny_models.save_tiny_sd(tmp_path / "b")
+    a = tiny_unet_models.save_tiny_sd(tmp_path / "a")
+    b = tiny_unet_models.save_tiny_sd(tmp_path / "b")
     for file in sorted(a.rglob("*.safetensors")):
         twin = b / file.relative_to(a)
         assert file.read_bytes() == twin.read_bytes(), file
 
 
 def test_committed_tokenizer():
-    tok = tiny_models.load_tokenizer()
-    assert tiny_models.tokenizer_path().is_dir()
-    assert len(tok) == tiny_models.VOCAB_SIZE == 1000
+    tok = tokenizers.load_clip_tokenizer()
+    assert tokenizers.tokenizer_dir("clip").is_dir()
+    assert len(tok) == tokenizers.CLIP_VOCAB_SIZE == 1000
     assert tok.model_max_length == 77
     assert (tok.bos_token, tok.eos_token) == ("<|startoftext|>", "<|endoftext|>")
     assert (tok.bos_token_id, tok.eos_token_id, tok.pad_token_id) == (998, 999, 999)

@@ -1,0 +1,1 @@
+"""Tiny random-weight models, built offline from configs, for tests and the benchmark."""
