@@ -26,16 +26,6 @@ def llm_path(tmp_path_factory):
     return tiny_llm.save_tiny_chat_llm(tmp_path_factory.mktemp("tiny_llm") / "llm")
 
 
-@pytest.fixture
-def one_thread():
-    """Generation on a tiny model is all thread-sync overhead: on a busy 2-core box 64 tokens take
-    ~1.5 s with 2 torch threads and ~0.1 s with one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def loaded(llm_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer

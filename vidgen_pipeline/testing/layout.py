@@ -8,7 +8,7 @@ weights written, as hub repos publish them:
 
 - ``"fp32"``: ``diffusion_pytorch_model.safetensors`` / ``model.safetensors`` only;
 - ``"fp16"``: only the ``fp16`` variant (``*.fp16.safetensors``, float16 tensors); load with
-  ``from_pretrained(path, variant="fp16", torch_dtype=torch.float16)``;
+  ``from_pretrained(path, variant="fp16", dtype=torch.float16)``;
 - ``"both"``: the float32 files and the ``fp16`` variant side by side.
 
 :func:`save_hub_snapshot` lays a saved folder (or one file) out as the Hugging Face hub cache
