@@ -408,3 +408,19 @@ def test_hub_cache_single_file_and_llm(tiny_video, tmp_path):
     )
     assert tok(EN).input_ids == PINNED_IDS["qwen2"][0]
     assert model.config.model_type == "qwen2"
+
+
+def test_package_data_ships_every_committed_tokenizer_file():
+    import tomllib
+    from fnmatch import fnmatch
+
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["vidgen_pipeline"]
+    package = Path(registry.__file__).parents[1]
+    files = [
+        p.relative_to(package).as_posix()
+        for p in tokenizers.TOKENIZER_FILES.rglob("*")
+        if p.is_file()
+    ]
+    assert len(files) >= 11  # clip 4, chat_llm 3, t5 2, gemma3 2
+    assert [f for f in files if not any(fnmatch(f, pattern) for pattern in patterns)] == []
