@@ -37,6 +37,18 @@ def vidgen_home(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture
+def one_thread():
+    """Tiny models are all thread-sync overhead: on a busy 2-core box 64 tokens of the tiny LLM
+    take ~1.5 s with 2 torch threads and ~0.1 s with one; a tiny video render likewise."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def instance(vidgen_home):
     from dagster import DagsterInstance
 

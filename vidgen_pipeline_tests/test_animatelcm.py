@@ -22,7 +22,7 @@ from vidgen_pipeline.core.storyboard import write_storyboard
 from vidgen_pipeline.families.base import ClipRequest
 from vidgen_pipeline.families.registry import FAMILIES, VIDEO_MODELS
 from vidgen_pipeline.resources import KeyframeGenerator, VideoGenerator, runtime
-from vidgen_pipeline_tests.fixtures.tiny_models import (
+from vidgen_pipeline.testing.tiny_unet_models import (
     save_tiny_replacement_unet,
     save_tiny_sd,
     save_tiny_svd,

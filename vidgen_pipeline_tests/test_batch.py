@@ -42,9 +42,9 @@ from vidgen_pipeline.definitions import defs
 from vidgen_pipeline.partitions import PROMPTS
 from vidgen_pipeline.resources import runtime
 from vidgen_pipeline.sensors import nightly_missing, prompt_datasets
+from vidgen_pipeline.testing.tiny_llm import save_tiny_chat_llm
+from vidgen_pipeline.testing.tiny_unet_models import save_tiny_sd, save_tiny_svd
 from vidgen_pipeline_tests.conftest import VIDGEN, cli_env, dataset
-from vidgen_pipeline_tests.fixtures.tiny_llm import save_tiny_chat_llm
-from vidgen_pipeline_tests.fixtures.tiny_models import save_tiny_sd, save_tiny_svd
 
 
 def tick(instance, cursor=None):

@@ -28,8 +28,8 @@ from vidgen_pipeline.resources import (
     VideoGenerator,
     runtime,
 )
+from vidgen_pipeline.testing.tiny_unet_models import save_all
 from vidgen_pipeline_tests.conftest import VIDGEN, cli_env
-from vidgen_pipeline_tests.fixtures.tiny_models import save_all
 
 TINY = {"width": 64, "height": 64, "fps": 4.0, "frames": 4, "steps": 2, "keyframe_steps": 2}
 

@@ -12,7 +12,7 @@ import torch
 from vidgen_pipeline.core import recipes
 from vidgen_pipeline.core.models import ModelChoiceError
 from vidgen_pipeline.resources import runtime
-from vidgen_pipeline_tests.fixtures.tiny_models import save_tiny_svd
+from vidgen_pipeline.testing.tiny_unet_models import save_tiny_svd
 
 SIZE = {"height": 64, "width": 64, "num_frames": 4}
 

@@ -23,9 +23,9 @@ from vidgen_pipeline.core.storyboard import write_storyboard
 from vidgen_pipeline.definitions import defs
 from vidgen_pipeline.jobs import register_prompt
 from vidgen_pipeline.resources import PromptStoreResource, ScriptWriter
+from vidgen_pipeline.testing.tiny_llm import save_tiny_chat_llm
+from vidgen_pipeline.testing.tiny_unet_models import save_tiny_sd
 from vidgen_pipeline_tests.conftest import VIDGEN, cli_env
-from vidgen_pipeline_tests.fixtures.tiny_llm import save_tiny_chat_llm
-from vidgen_pipeline_tests.fixtures.tiny_models import save_tiny_sd
 
 GOOD = {
     "title": "Harbour at dawn",

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from vidgen_pipeline_tests.fixtures import tiny_llm
+from vidgen_pipeline.testing import tiny_llm
 
 MESSAGES = {
     "zh": [
@@ -24,16 +24,6 @@ MESSAGES = {
 @pytest.fixture(scope="module")
 def llm_path(tmp_path_factory):
     return tiny_llm.save_tiny_chat_llm(tmp_path_factory.mktemp("tiny_llm") / "llm")
-
-
-@pytest.fixture
-def one_thread():
-    """Generation on a tiny model is all thread-sync overhead: on a busy 2-core box 64 tokens take
-    ~1.5 s with 2 torch threads and ~0.1 s with one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

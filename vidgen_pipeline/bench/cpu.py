@@ -101,15 +101,8 @@ def temporary_home(prefix: str) -> Iterator[Path]:
 
 
 def _tiny_fixtures():
-    """The test fixtures' builders; from the checkout beside the package when it is there."""
-    import sys
-
-    import vidgen_pipeline
-
-    root = Path(vidgen_pipeline.__file__).resolve().parents[1]
-    if (root / "vidgen_pipeline_tests").is_dir() and str(root) not in sys.path:
-        sys.path.append(str(root))
-    from vidgen_pipeline_tests.fixtures.tiny_models import save_tiny_sd, save_tiny_svd
+    """The tiny model builders the tests use (``vidgen_pipeline.testing``)."""
+    from vidgen_pipeline.testing.tiny_unet_models import save_tiny_sd, save_tiny_svd
 
     return save_tiny_sd, save_tiny_svd
 

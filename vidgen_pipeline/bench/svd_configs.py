@@ -2,8 +2,8 @@
 
 ``FULL`` is stabilityai/stable-video-diffusion-img2vid-xt as published (unet/, vae/,
 image_encoder/, scheduler/ and feature_extractor/ configs; about 1.52 B UNet, 98 M VAE and
-632 M image-encoder parameters). ``TINY`` has the sizes of the test fixtures
-(``vidgen_pipeline_tests/fixtures/tiny_models.py``): 64x64, 4 frames, about 0.15 s a call on
+632 M image-encoder parameters). ``TINY`` is the tests' tiny SVD
+(``vidgen_pipeline.testing.tiny_unet_models``): 64x64, 4 frames, about 0.15 s a call on
 a CPU. ``run`` holds the call's size: 25 frames at 576x1024 for ``FULL``.
 """
 
@@ -11,21 +11,14 @@ from __future__ import annotations
 
 import copy
 
-SCHEDULER = {
-    "num_train_timesteps": 1000,
-    "beta_start": 0.00085,
-    "beta_end": 0.012,
-    "beta_schedule": "scaled_linear",
-    "trained_betas": None,
-    "prediction_type": "v_prediction",
-    "interpolation_type": "linear",
-    "use_karras_sigmas": True,
-    "sigma_min": 0.002,
-    "sigma_max": 700.0,
-    "timestep_spacing": "leading",
-    "timestep_type": "continuous",
-    "steps_offset": 1,
-}
+from vidgen_pipeline.testing.tiny_unet_models import (
+    SVD_IMAGE_ENCODER,
+    SVD_SCHEDULER,
+    SVD_UNET,
+    SVD_VAE,
+)
+
+SCHEDULER = SVD_SCHEDULER  # SVD-XT's own scheduler config, at every size
 
 FEATURE_EXTRACTOR = {
     "crop_size": {"height": 224, "width": 224},
@@ -99,38 +92,9 @@ FULL = {
 }
 
 TINY = {
-    "unet": {
-        "sample_size": 32,
-        "in_channels": 8,
-        "out_channels": 4,
-        "down_block_types": ["CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal"],
-        "up_block_types": ["UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"],
-        "block_out_channels": [32, 64],
-        "addition_time_embed_dim": 32,
-        "projection_class_embeddings_input_dim": 96,
-        "layers_per_block": 1,
-        "cross_attention_dim": 32,
-        "num_attention_heads": [2, 4],
-        "num_frames": 4,
-    },
-    "vae": {
-        "in_channels": 3,
-        "out_channels": 3,
-        "down_block_types": ["DownEncoderBlock2D"] * 4,
-        "block_out_channels": [32, 32, 64, 64],
-        "layers_per_block": 1,
-        "latent_channels": 4,
-        "sample_size": 256,
-    },
-    "image_encoder": {
-        "hidden_size": 32,
-        "intermediate_size": 37,
-        "projection_dim": 32,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "image_size": 224,
-        "patch_size": 32,
-    },
+    "unet": SVD_UNET,
+    "vae": SVD_VAE,
+    "image_encoder": SVD_IMAGE_ENCODER,
     "scheduler": SCHEDULER,
     "feature_extractor": {**FEATURE_EXTRACTOR},
     "run": {"height": 64, "width": 64, "num_frames": 4, "fps": 6},
