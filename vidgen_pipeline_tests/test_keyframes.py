@@ -15,8 +15,8 @@ from vidgen_pipeline.core.requests import GenerationSettings
 from vidgen_pipeline.core.storyboard import write_storyboard
 from vidgen_pipeline.resources import KeyframeGenerator, VideoGenerator, runtime
 from vidgen_pipeline.resources.keyframes import KeyframeBlocked
-from vidgen_pipeline_tests.fixtures import tiny_models
-from vidgen_pipeline_tests.fixtures.tiny_models import save_tiny_sd, save_tiny_svd
+from vidgen_pipeline.testing.layout import save_pipeline
+from vidgen_pipeline.testing.tiny_unet_models import save_tiny_sd, save_tiny_svd
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def save_tiny_sd_that_flags_everything(path: Path) -> Path:
         feature_extractor=CLIPImageProcessor(crop_size=32, size=32),
         requires_safety_checker=True,
     )
-    return tiny_models._save(pipe, path)
+    return save_pipeline(pipe, path)
 
 
 def prompts_for(plan, text="A red kite over green hills. It dives."):

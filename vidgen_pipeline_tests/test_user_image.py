@@ -15,7 +15,7 @@ from vidgen_pipeline.resources import KeyframeGenerator, VideoGenerator
 
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory):
-    from vidgen_pipeline_tests.fixtures.tiny_models import save_tiny_modelscope_t2v
+    from vidgen_pipeline.testing.tiny_unet_models import save_tiny_modelscope_t2v
 
     return {"t2v": save_tiny_modelscope_t2v(tmp_path_factory.mktemp("tiny") / "t2v")}
 

@@ -104,6 +104,8 @@ class VideoPlan(BaseModel):
     frames_per_clip: int | None = None
     keyframe_model: str = "cards"
     keyframe_weights_path: str | None = None
+    keyframe_weights_source: str | None = None
+    keyframe_weights_variant: str | None = None
     keyframe_device: str = "cpu"
     keyframe_dtype: str = "fp32"
     keyframe_memory_mode: str = "cpu"

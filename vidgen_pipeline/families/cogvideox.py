@@ -2,7 +2,9 @@
 (``CogVideoXPipeline``: 2B, 5B) and image to video (``CogVideoXImageToVideoPipeline``:
 5B-I2V, separate weights).
 
-Frames: 4k+1 up to the length it was trained on (49 for 1.0: 6 s at 8 fps); the 5B-I2V's
+Frames: 8k+1 up to the length it was trained on (49 for 1.0: 6 s at 8 fps): the VAE makes
+four frames of each latent frame but the first, and decodes latent frames in pairs, so only an
+odd latent count gives back the frames asked for. The 5B-I2V's
 learned positional embeddings fix its size to the trained one (720x480). Sides: multiples of
 16 (the VAE's 8x times the patch size).
 """
@@ -25,7 +27,7 @@ class CogVideoX(Family):
     pipelines = ("CogVideoXPipeline", "CogVideoXImageToVideoPipeline")
     native = Native(width=720, height=480, frames=49, fps=8, steps=50)
     size_multiple = 16
-    frame_rule = FrameRule(step=4, offset=1, minimum=5, maximum=49)
+    frame_rule = FrameRule(step=8, offset=1, minimum=9, maximum=49)
     text_encoder = "T5"
     token_limit = 226
     prompt_style = "sentences"
@@ -44,7 +46,8 @@ class CogVideoX(Family):
         temporal = int(vae.get("temporal_compression_ratio") or 4)
         multiple = spatial * int(transformer.get("patch_size") or 2)
         trained = int(transformer.get("sample_frames") or 49)
-        return multiple, FrameRule(step=temporal, offset=1, minimum=temporal + 1, maximum=trained)
+        step = 2 * temporal  # an odd number of latent frames (decoded in pairs after the first)
+        return multiple, FrameRule(step=step, offset=1, minimum=step + 1, maximum=trained)
 
     def check_size(self, folder, width: int, height: int) -> None:
         """Learned positional embeddings (5B-I2V) exist for the trained size only."""

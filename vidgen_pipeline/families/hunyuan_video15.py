@@ -58,7 +58,9 @@ class HunyuanVideo15(Family):
         target = int(component_config(folder, "transformer").get("target_size") or 640)
         spatial = self.rules(folder)[0]
         buckets = generate_crop_size_list(base_size=target, patch_size=spatial)
-        ratios = [round(float(h) / float(w), 5) for h, w in buckets]
+        import numpy as np
+
+        ratios = np.array([round(float(h) / float(w), 5) for h, w in buckets])
         (fitted_height, fitted_width), _ = get_closest_ratio(height, width, ratios, buckets)
         return int(fitted_width), int(fitted_height)
 

@@ -117,7 +117,16 @@ class KeyframeGenerator(DiffusersSettings):
 
     def _generate(self, prompts: OptimizedPrompts, scenes, log) -> list[Keyframe]:
         plan = prompts.video
-        weights = self.resolve(plan.keyframe_weights_path or plan.keyframe_model)
+        # Checked and found at plan time; found the same way again if the plan is older.
+        weights = (
+            ResolvedWeights(
+                Path(plan.keyframe_weights_path),
+                plan.keyframe_weights_source,
+                "",
+            )
+            if plan.keyframe_weights_source
+            else self.resolve(plan.keyframe_weights_path or plan.keyframe_model)
+        )
         cache = (
             KeyframeCache(Path(self.cache_dir) if self.cache_dir else None) if self.cache else None
         )
@@ -163,7 +172,11 @@ class KeyframeGenerator(DiffusersSettings):
         import torch
 
         device = plan.keyframe_device
-        variant = weights.variant_for(plan.keyframe_dtype)
+        variant = (
+            plan.keyframe_weights_variant
+            if plan.keyframe_weights_source
+            else weights.variant_for(plan.keyframe_dtype)
+        )
         pipe = runtime.load_pipeline(
             weights, plan.keyframe_dtype, device, self, log=log, variant=variant
         )

@@ -422,6 +422,8 @@ def add_keyframe_model(plan: VideoPlan, name: str, keyframes, device: str, steps
     spec = KEYFRAME_MODELS.get(name)
     plan.keyframe_model = name
     plan.keyframe_weights_path = str(weights.path)
+    plan.keyframe_weights_source = weights.source
+    plan.keyframe_weights_variant = weights.variant_for(kf_dtype)
     plan.keyframe_steps = steps or keyframes.steps or (spec.steps if spec else 25)
     plan.keyframe_guidance_scale = (
         keyframes.guidance_scale
