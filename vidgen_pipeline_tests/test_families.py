@@ -58,8 +58,12 @@ def tiny(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(autouse=True)
 def offline(tmp_path, monkeypatch, one_thread):
+    """No network and an empty Hugging Face cache of this test's own (the library reads its
+    cache folder once, at import: patch it where it is read)."""
+    from huggingface_hub import constants
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf_home" / "hub"))
     runtime.release_all()
     yield
     runtime.release_all()
@@ -258,3 +262,50 @@ def test_the_users_image_starts_the_first_scene(instance, tiny, tmp_path, name):
     assert keyframes["count"] == (1 if VIDEO_MODELS[TINY[name]].inputs.image == "optional" else 2)
     prompts = metadata(result, "optimized_prompts")
     assert prompts["video_model"] == str(tiny[name])
+
+
+# ------------------------------------------------------------------ older families, auto
+
+
+def test_animatediff_on_an_sd_base_gets_the_adapters_scheduler(tmp_path, vidgen_home):
+    """The registry's animatediff is SD 1.5 plus the v1.5-2 motion adapter: DDIM with linear
+    betas as the adapter was trained (SD 1.5 ships PNDM with scaled-linear betas)."""
+    from vidgen_pipeline.testing.layout import save_hub_snapshot
+    from vidgen_pipeline.testing.tiny_unet_models import save_tiny_animatediff
+
+    animatediff = save_tiny_animatediff(tmp_path / "animatediff")
+    save_tiny_sd(vidgen_home / "models" / "animatediff")  # the base, where a user puts it
+    save_hub_snapshot(
+        animatediff / "motion_adapter",
+        tmp_path / "hf_home" / "hub",
+        VIDEO_MODELS["animatediff"].motion_adapter,
+    )
+    generator = VideoGenerator(width=64, height=64, fps=8.0, frames=4, steps=2)
+    plan = generator.plan(GenerationSettings(video_model="animatediff"), KeyframeGenerator())
+    assert plan.pipeline == "AnimateDiffPipeline" and plan.motion_adapter_path
+    clip = generator.render(plan, scene(), None, 4, log=lambda _m: None)
+    pipe, _ = generator.load(plan)
+    config = pipe.scheduler.config
+    assert type(pipe.scheduler).__name__ == "DDIMScheduler"
+    assert config.beta_schedule == "linear" and config.timestep_spacing == "linspace"
+    assert clip.info["prepared"] == [
+        "DDIM scheduler with linear betas (the motion adapter's setup)"
+    ]
+    # A folder saved as an AnimateDiffPipeline keeps its own scheduler.
+    own = generator.plan(GenerationSettings(video_model=str(animatediff)), KeyframeGenerator())
+    assert own.motion_adapter_path is None
+    assert "prepared" not in generator.render(own, scene(), None, 4, log=lambda _m: None).info
+
+
+def test_auto_picks_the_first_model_whose_weights_are_here_and_fit():
+    from vidgen_pipeline.resources.video_planning import pick_auto
+
+    everything = {name: "Hugging Face cache" for name in ("wan2.2-ti2v-5b", "ltx-video", "svd-xt")}
+    assert pick_auto(everything, 80.0)[0] == "wan2.2-ti2v-5b"
+    name, reason = pick_auto(everything, 20.0)  # the 5B needs ~24 GB
+    assert name == "ltx-video"
+    assert "ltx-video, the first of wan2.2-ti2v-5b, ltx-video" in reason and "20 GB free" in reason
+    assert pick_auto({"svd-xt": "VIDGEN_HOME/models"}, 40.0)[0] == "svd-xt"
+    name, reason = pick_auto({"svd-xt": "VIDGEN_HOME/models"}, 8.0)
+    assert name is None
+    assert "wan2.2-ti2v-5b: no weights" in reason and "svd-xt: needs ~16 GB, 8 GB free" in reason

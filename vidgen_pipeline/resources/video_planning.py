@@ -96,32 +96,42 @@ def plan_video(generator, settings: GenerationSettings, keyframes) -> VideoPlan:
 
 def _auto(generator, device: str, precision: str, keyframes) -> Choice:
     """On a CUDA GPU the first model of ``AUTO_ORDER`` whose weights are here and whose
-    estimate fits the free memory; else the animatic, saying why."""
+    estimate fits the free memory (``pick_auto``); else the animatic, saying why."""
     if device != "cuda":
         reason = "auto: no CUDA GPU, so no diffusion model can run at a useful speed"
         return Choice("animatic", VIDEO_MODELS["animatic"], None, reason)
-    free_gb = runtime.free_memory_gb()
-    skipped = []
+    found: dict[str, ResolvedWeights] = {}
     for name in AUTO_ORDER:
         entry = VIDEO_MODELS[name]
         try:
-            weights = _resolve(generator, name, entry, precision, allow_download=False)
+            found[name] = _resolve(generator, name, entry, precision, allow_download=False)
             if entry.inputs.image == "required" and keyframes.model == "auto":
                 keyframes.resolve(DEFAULT_KEYFRAME_MODEL)
         except ModelChoiceError:
+            found.pop(name, None)
+    name, reason = pick_auto({n: w.source for n, w in found.items()}, runtime.free_memory_gb())
+    if name is None:
+        return Choice("animatic", VIDEO_MODELS["animatic"], None, reason)
+    return Choice(name, VIDEO_MODELS[name], found[name], reason)
+
+
+def pick_auto(found: dict[str, str], free_gb: float) -> tuple[str | None, str]:
+    """The first of ``AUTO_ORDER`` in ``found`` (name -> where its weights are) whose VRAM
+    estimate fits ``free_gb``, and why; (None, why not) when none does."""
+    skipped = []
+    for name in AUTO_ORDER:
+        entry = VIDEO_MODELS[name]
+        if name not in found:
             skipped.append(f"{name}: no weights")
-            continue
-        if entry.vram > free_gb:
+        elif entry.vram > free_gb:
             skipped.append(f"{name}: needs ~{entry.vram:g} GB, {free_gb:.0f} GB free")
-            continue
-        reason = (
-            f"auto: {name}, the first of {', '.join(AUTO_ORDER)} whose weights are here "
-            f"({weights.source}) and that fits the GPU (~{entry.vram:g} GB of "
-            f"{free_gb:.0f} GB free)"
-        )
-        return Choice(name, entry, weights, reason)
-    reason = f"auto: a GPU is present but no model fits ({'; '.join(skipped)})"
-    return Choice("animatic", VIDEO_MODELS["animatic"], None, reason)
+        else:
+            return name, (
+                f"auto: {name}, the first of {', '.join(AUTO_ORDER)} whose weights are here "
+                f"({found[name]}) and that fits the GPU (~{entry.vram:g} GB of {free_gb:.0f} GB "
+                "free)"
+            )
+    return None, f"auto: a GPU is present but no model fits ({'; '.join(skipped)})"
 
 
 def _named(generator, name: str, precision: str, notes: list[str]) -> Choice:
