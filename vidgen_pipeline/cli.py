@@ -203,7 +203,7 @@ def validate_request(request, resources: dict):
     settings = request.settings
     if settings.style and settings.style not in STYLE_PRESETS:
         raise UserError(f"unknown style {settings.style!r}; known: {', '.join(STYLE_PRESETS)}")
-    from vidgen_pipeline.core.postprod import PostprodError
+    from vidgen_pipeline.core.finishing.inputs import FinishingError
     from vidgen_pipeline.core.storyboard import write_storyboard
 
     try:
@@ -215,7 +215,7 @@ def validate_request(request, resources: dict):
         durations = [scene.duration_s for scene in board.scenes]
         resources["post_production"].plan(settings, durations, plan.fps, plan.backend != "animatic")
         return plan
-    except (ModelChoiceError, PostprodError) as exc:
+    except (ModelChoiceError, FinishingError) as exc:
         raise UserError(str(exc)) from None
 
 

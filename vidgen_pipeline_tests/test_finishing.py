@@ -15,9 +15,9 @@ import pytest
 from PIL import Image
 
 from vidgen_pipeline.core.clips import SceneClip
-from vidgen_pipeline.core.finishing import plan_finishing
+from vidgen_pipeline.core.finishing.inputs import FinishingError
+from vidgen_pipeline.core.finishing.plan import plan_finishing
 from vidgen_pipeline.core.media import probe_video, read_frames
-from vidgen_pipeline.core.postprod import PostprodError
 from vidgen_pipeline.core.requests import GenerationSettings, PromptRequest
 from vidgen_pipeline.definitions import defs
 from vidgen_pipeline.jobs import register_prompt
@@ -180,7 +180,7 @@ def test_finishing_plan_refuses_or_clamps_what_cannot_work():
         {"crf": 60},
         {"bitrate": "fast"},
     ):
-        with pytest.raises(PostprodError):
+        with pytest.raises(FinishingError):
             plan_finishing([2.0, 2.0], 8.0, True, **bad)
 
 

@@ -24,20 +24,20 @@ from vidgen_pipeline.assets.partitioned import (
     user_errors_are_final,
 )
 from vidgen_pipeline.core.clips import FinalVideo, Keyframe, SceneClip
-from vidgen_pipeline.core.finishing import FinishingPlan, plan_finishing
-from vidgen_pipeline.core.media import (
-    encode_h264,
-    probe_video,
-    write_webvtt,
-)
-from vidgen_pipeline.core.postprod import (
+from vidgen_pipeline.core.finishing.assembly import iter_assemble
+from vidgen_pipeline.core.finishing.plan import FinishingPlan, plan_finishing
+from vidgen_pipeline.core.finishing.timing import (
     cut_frames,
     frames_needed,
-    iter_assemble,
     resample,
     scene_cues,
     to_rate,
     total_frames,
+)
+from vidgen_pipeline.core.media import (
+    encode_h264,
+    probe_video,
+    write_webvtt,
 )
 from vidgen_pipeline.core.previews import (
     animated_preview,

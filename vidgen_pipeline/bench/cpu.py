@@ -4,8 +4,8 @@
     (the test fixtures), run in-process in a temporary VIDGEN_HOME; stage times come from the
     run's event log. Orchestration overhead = run wall time - time inside model calls (the
     scenes' ``seconds`` in ``scene_clips`` metadata + the keyframes' ``seconds``).
-(b) Encode and interpolation frames per second at 1024x576, from
-    ``vidgen_pipeline.core.postprod.bench_postprod`` when it is there.
+(b) Encode and interpolation frames per second at 1024x576 (``bench.finishing``), where
+    OpenCV and ffmpeg are installed.
 (c) Partition registration rate: ``register_prompt`` for 200 synthetic prompts into a fresh
     Dagster instance (SQLite, as ``dagster dev`` here uses).
 """
@@ -29,10 +29,10 @@ from vidgen_pipeline.bench.common import (
     markdown_table,
     temporary_home,
 )
+from vidgen_pipeline.bench.finishing import finishing_markdown, finishing_rates
 
 PIPELINE_PROMPT = "A red kite over green hills. The kite dives toward the camera."
 STAGES = ("prompt", "script", "optimized_prompts", "keyframes", "scene_clips", "final_video")
-POSTPROD_SIZE = (1024, 576)
 LOADED = re.compile(r"loaded \w+ from .* in ([0-9.]+) s")
 
 
@@ -46,8 +46,8 @@ def cpu_section(ctx: BenchContext) -> SectionResult:
     ctx.checkpoint(_result(data, parts, complete=False))
 
     ctx.log("cpu: (b) encode and interpolation at 1024x576")
-    data["postprod"] = guard(lambda: postprod_rates(ctx.option("postprod_frames", 48)))
-    parts.append(_postprod_markdown(data["postprod"]))
+    data["finishing"] = guard(lambda: finishing_rates(ctx.option("finishing_frames", 48)))
+    parts.append(finishing_markdown(data["finishing"]))
     ctx.checkpoint(_result(data, parts, complete=False))
 
     ctx.log("cpu: (c) partition registration")
@@ -59,7 +59,7 @@ def cpu_section(ctx: BenchContext) -> SectionResult:
 def _result(data: dict, parts: list[str], complete: bool = True) -> SectionResult:
     return SectionResult(
         "cpu",
-        "CPU: pipeline overhead, post-production, partitions",
+        "CPU: pipeline overhead, finishing, partitions",
         data,
         "\n\n".join(parts),
         complete,
@@ -242,57 +242,6 @@ def _pipeline_markdown(data: dict[str, Any]) -> str:
             markdown_table(header, rows),
         ]
     )
-
-
-# ----------------------------------------------------------------- (b) encode, interpolate
-
-
-def postprod_rates(frames: int = 48) -> dict[str, Any]:
-    try:
-        from vidgen_pipeline.core.postprod import bench_postprod
-    except ImportError as exc:
-        return {"status": f"not available ({exc})"}
-    width, height = POSTPROD_SIZE
-    started = time.perf_counter()
-    figures = bench_postprod(width, height, frames)
-    return {
-        "status": "ok",
-        "width": width,
-        "height": height,
-        "frames": frames,
-        "seconds": round(time.perf_counter() - started, 2),
-        "figures": figures,
-    }
-
-
-LABELS = {
-    "encode_fps": "H.264 encode (in process)",
-    "ffmpeg_cli_fps": "H.264 encode (ffmpeg command line)",
-    "interp_flow_fps": "interpolation, optical flow",
-    "interp_blend_fps": "interpolation, blend",
-}
-
-
-def _postprod_markdown(data: dict[str, Any]) -> str:
-    head = "### (b) Encode and interpolation at 1024x576"
-    if data.get("status") != "ok":
-        return f"{head}\n\n{data.get('status')}"
-    figures = data["figures"] or {}
-    rows = [
-        [LABELS.get(k, k), v if isinstance(v, int | float) else str(v)]
-        for k, v in figures.items()
-        if k.endswith("_fps")
-    ]
-    other = {k: v for k, v in figures.items() if not k.endswith("_fps")}
-    text = [
-        head,
-        f"`vidgen_pipeline.core.postprod.bench_postprod({data['width']}, {data['height']}, "
-        f"{data['frames']})`, {fmt(data['seconds'])} s in all.",
-        markdown_table(["what", "frames per second"], rows),
-    ]
-    if other:
-        text.append("Also reported: " + ", ".join(f"{k} = {v}" for k, v in other.items()))
-    return "\n\n".join(text)
 
 
 # ---------------------------------------------------------------------- (c) partitions

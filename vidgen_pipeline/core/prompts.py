@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from vidgen_pipeline.core.finishing import FinishingPlan
+from vidgen_pipeline.core.finishing.plan import FinishingPlan
 from vidgen_pipeline.core.models import VideoPlan
 from vidgen_pipeline.core.storyboard import Storyboard
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from vidgen_pipeline.core.finishing import FinishingPlan, plan_finishing
+from vidgen_pipeline.core.finishing.plan import FinishingPlan, plan_finishing
 from vidgen_pipeline.core.media import DEFAULT_CRF, DEFAULT_PRESET
 from vidgen_pipeline.core.requests import GenerationSettings
 
