@@ -213,7 +213,7 @@ def validate_request(request, resources: dict):
         # scenes may differ; the run clamps again and notes it).
         board = write_storyboard(request.text, settings.duration_s, settings.scenes)
         durations = [scene.duration_s for scene in board.scenes]
-        resources["post_production"].plan(settings, durations, plan.fps, plan.backend != "animatic")
+        resources["finishing"].plan(settings, durations, plan.fps, plan.backend != "animatic")
         return plan
     except (ModelChoiceError, FinishingError) as exc:
         raise UserError(str(exc)) from None

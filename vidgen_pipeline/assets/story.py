@@ -23,8 +23,8 @@ from vidgen_pipeline.core.requests import PromptRequest
 from vidgen_pipeline.core.storyboard import Storyboard, detect_language
 from vidgen_pipeline.partitions import prompts_partitions
 from vidgen_pipeline.resources import (
+    Finishing,
     KeyframeGenerator,
-    PostProduction,
     PromptStoreResource,
     ScriptWriter,
     VideoGenerator,
@@ -164,7 +164,7 @@ def optimized_prompts(
     script_writer: ScriptWriter,
     keyframe_generator: KeyframeGenerator,
     video_generator: VideoGenerator,
-    post_production: PostProduction,
+    finishing: Finishing,
 ) -> Output[dict]:
     """Per scene: the model-facing prompt, negative prompt, camera motion and seed, plus the
     resolved video model and its settings (which model, and why it was picked)."""
@@ -178,7 +178,7 @@ def optimized_prompts(
                 script_writer,
                 keyframe_generator,
                 video_generator,
-                post_production,
+                finishing,
                 lg,
             )
         )
@@ -194,7 +194,7 @@ def _optimize(
     script_writer: ScriptWriter,
     keyframe_generator: KeyframeGenerator,
     video_generator: VideoGenerator,
-    post_production: PostProduction,
+    finishing: Finishing,
     log,
 ) -> tuple[OptimizedPrompts, str]:
     settings = request.settings
@@ -222,7 +222,7 @@ def _optimize(
         count_tokens=count_tokens,
         token_limit=limit,
     ).model_copy(update={"video": plan})
-    result.finishing = post_production.plan(
+    result.finishing = finishing.plan(
         settings, [s.duration_s for s in script.scenes], plan.fps, plan.backend != "animatic"
     )
     for note in result.finishing.notes:

@@ -46,7 +46,7 @@ class GenerationSettings(BaseModel):
     width: int | None = None
     height: int | None = None
     fps: float | None = Field(default=None, description="the rate clips are generated at")
-    # Finishing (see core/finishing.py): None means the post_production resource's default.
+    # Finishing (see core/finishing/plan.py): None means the finishing resource's default.
     output_fps: float | None = Field(default=None, gt=0, le=120, description="final video rate")
     interpolate: int | None = Field(
         default=None, ge=1, le=4, description="frame-rate multiplier by optical flow (1: off)"
