@@ -255,18 +255,18 @@ OVERLAP: dict = {}
 def test_scene_n_is_finished_while_scene_n_plus_1_renders(instance, vidgen_home, monkeypatch):
     import threading
 
-    from vidgen_pipeline.assets import media
+    from vidgen_pipeline.assets import scene_schedule
 
     OVERLAP.clear()
     OVERLAP["scene_2_rendering"] = threading.Event()
-    original = media._finish_scene
+    original = scene_schedule.finish_scene
 
     def finish(clip, *args, **kwargs):
         if clip.scene_number == 1:  # sequential code would wait here in vain, then say so
             OVERLAP["seen"] = OVERLAP["scene_2_rendering"].wait(timeout=60)
         return original(clip, *args, **kwargs)
 
-    monkeypatch.setattr(media, "_finish_scene", finish)
+    monkeypatch.setattr(scene_schedule, "finish_scene", finish)
     _, result = run(
         instance,
         duration_s=2.0,

@@ -37,6 +37,8 @@ T = TypeVar("T")
 warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=BetaWarning)
 
 DEFAULT_PARTITIONS_PER_RUN = 8
+STORY_GROUP = "story"  # prompt, script, optimized_prompts
+MEDIA_GROUP = "media"  # keyframes, scene_clips, final_video
 
 
 def partitions_per_run() -> int:

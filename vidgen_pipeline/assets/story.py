@@ -11,6 +11,7 @@ from dagster import (
 
 from vidgen_pipeline.assets.partitioned import (
     BACKFILL_POLICY,
+    STORY_GROUP,
     Verdict,
     add_metadata,
     check_result,
@@ -31,8 +32,6 @@ from vidgen_pipeline.resources import (
     runtime,
 )
 
-GROUP = "story"
-
 
 def _table(headers: list[str], rows: list[list]) -> MetadataValue:
     def cell(value) -> str:
@@ -46,7 +45,7 @@ def _table(headers: list[str], rows: list[list]) -> MetadataValue:
 @asset(
     partitions_def=prompts_partitions,
     backfill_policy=BACKFILL_POLICY,
-    group_name=GROUP,
+    group_name=STORY_GROUP,
     kinds={"python", "json"},
     io_manager_key="json_io_manager",
 )
@@ -80,7 +79,7 @@ def prompt(context: AssetExecutionContext, prompt_store: PromptStoreResource) ->
 
 @asset(
     partitions_def=prompts_partitions,
-    group_name=GROUP,
+    group_name=STORY_GROUP,
     kinds={"python", "json"},
     io_manager_key="json_io_manager",
     backfill_policy=BACKFILL_POLICY,
@@ -152,7 +151,7 @@ def _schema_check(storyboard: Storyboard) -> Verdict:
 
 @asset(
     partitions_def=prompts_partitions,
-    group_name=GROUP,
+    group_name=STORY_GROUP,
     kinds={"python", "json"},
     io_manager_key="json_io_manager",
     backfill_policy=BACKFILL_POLICY,
