@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
@@ -130,6 +130,33 @@ def run_batches(ordered: Sequence[str], targets: Iterable[str], per_run: int) ->
     if current:
         batches.append(current)
     return batches
+
+
+def run_retrying_alone(
+    batches: Sequence[list[str]],
+    run: Callable[[list[str]], str | None],
+    say: Callable[[str], None],
+) -> list[str]:
+    """Run each batch with ``run`` (it returns why the run failed, or ``None``); a failed
+    run of several partitions is run again one partition at a time, so one bad prompt (an
+    unknown model, say) fails alone. Returns the partitions that failed on their own;
+    ``say`` gets a line per run and per failure."""
+    failed: list[str] = []
+    queue = [(batch, f"run {n}/{len(batches)}") for n, batch in enumerate(batches, 1)]
+    while queue:
+        batch, label = queue.pop(0)
+        say(f"{label}: {len(batch)} partitions ({batch[0]} .. {batch[-1]})")
+        failure = run(batch)
+        if failure is None:
+            continue
+        if len(batch) > 1:
+            # One bad prompt fails its whole run: make the others one at a time.
+            say(f"vidgen: {failure}; running its {len(batch)} partitions one by one")
+            queue = [([key], f"  {key}") for key in batch] + queue
+        else:
+            say(f"vidgen: {batch[0]}: {failure}")
+            failed.append(batch[0])
+    return failed
 
 
 def range_tags(batch: Sequence[str]) -> dict[str, str]:

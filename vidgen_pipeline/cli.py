@@ -12,7 +12,11 @@ import argparse
 import os
 import sys
 import threading
+import uuid
 from collections.abc import Sequence
+from typing import Literal, get_args, get_origin
+
+from vidgen_pipeline.core.requests import Flag, GenerationSettings, settings_fields, value_type
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -43,6 +47,57 @@ def _positive_float(text: str) -> float:
     return value
 
 
+# Flag.parse names -> argparse types (named as argparse shows them: "invalid _positive_int
+# value: 'abc'").
+SETTING_PARSERS = {
+    "positive_int": _positive_int,
+    "positive_float": _positive_float,
+    "non_negative_float": _non_negative_float,
+}
+
+
+def setting_groups(model: type[GenerationSettings] = GenerationSettings) -> list[str]:
+    """The titles of the argument groups ``model``'s options go in, in order of appearance."""
+    titles = [s.flag.group for _, _, s in settings_fields(model) if s.flag and s.flag.group]
+    return list(dict.fromkeys(titles))
+
+
+def add_setting_options(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    model: type[GenerationSettings] = GenerationSettings,
+    group: str | None = None,
+) -> None:
+    """An option for each setting of ``model`` whose flag is in ``group`` (``None``: the
+    command's own options), in the model's order; its value lands under the field's name."""
+    for name, info, setting in settings_fields(model):
+        if setting.flag is not None and setting.flag.group == group:
+            parser.add_argument(setting.flag.name, dest=name, **_option(info, setting.flag))
+
+
+def _option(info, flag: Flag) -> dict:
+    kind, repeatable = value_type(info)
+    if kind is bool:  # a flag: given means True, absent means the resource's default
+        return {"action": "store_true", "default": None, "help": flag.help}
+    option = {"metavar": flag.metavar, "help": flag.help}
+    parse = SETTING_PARSERS[flag.parse] if flag.parse else kind if kind in (int, float) else None
+    if parse is not None:
+        option["type"] = parse
+    choices = flag.choices or (get_args(kind) if get_origin(kind) is Literal else None)
+    if choices is not None:
+        option["choices"] = choices
+    if repeatable:
+        option["action"] = "append"
+    return option
+
+
+def settings_from_args(
+    args: argparse.Namespace, model: type[GenerationSettings] = GenerationSettings
+) -> GenerationSettings:
+    """``model`` from the options ``add_setting_options`` added (pydantic's checks apply)."""
+    values = {name: getattr(args, name) for name, _, s in settings_fields(model) if s.flag}
+    return model(**values)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2, like every other user error
         self.exit(EXIT_USAGE, f"vidgen: {message} (see vidgen {self.prog.split()[-1]} --help)\n")
@@ -53,48 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     gen = commands.add_parser("generate", help="make one video from a prompt")
     gen.add_argument("prompt", help="what the video should show (any language)")
-    gen.add_argument(
-        "--video-model",
-        metavar="NAME_OR_PATH",
-        help="auto (default), svd-xt, svd, animatelcm-svd-xt, modelscope-t2v, animatediff, "
-        "animatic, a hub id or a local folder",
-    )
-    gen.add_argument("--keyframe-model", metavar="NAME_OR_PATH", help="cards (default)")
-    gen.add_argument(
-        "--keyframe-steps", type=_positive_int, metavar="N", help="text-to-image denoising steps"
-    )
-    gen.add_argument("--script-model", metavar="NAME_OR_PATH", help="rules (default)")
-    gen.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    gen.add_argument("--steps", type=_positive_int, metavar="N", help="denoising steps")
-    gen.add_argument("--frames", type=_positive_int, metavar="N", help="frames per generated clip")
-    gen.add_argument("--width", type=_positive_int, metavar="W")
-    gen.add_argument("--height", type=_positive_int, metavar="H")
-    gen.add_argument("--fps", type=_positive_float, metavar="N")
-    gen.add_argument("--seed", type=int, metavar="N")
-    gen.add_argument("--scenes", type=int, metavar="N", help="number of scenes")
-    gen.add_argument("--duration", type=float, metavar="SECONDS", help="target length (default 8)")
-    gen.add_argument("--style", help="cinematic (default), documentary, anime, watercolor, none")
+    add_setting_options(gen)
     gen.add_argument(
         "--sample", type=int, default=0, help="sample index: another take of the prompt"
     )
-    post = gen.add_argument_group("finishing (frame rate, transitions, encoding)")
-    post.add_argument(
-        "--interpolate",
-        type=int,
-        choices=range(1, 5),
-        metavar="N",
-        help="frame-rate multiplier by optical flow, 1..4 (1: none; default: up to 24 fps)",
-    )
-    post.add_argument("--output-fps", type=_positive_float, metavar="N", help="final video rate")
-    post.add_argument("--transition", choices=["cut", "crossfade"], help="between scenes")
-    post.add_argument(
-        "--transition-seconds", type=_non_negative_float, metavar="S", help="crossfade length"
-    )
-    post.add_argument("--fade", type=_non_negative_float, metavar="S", help="fade in and out")
-    post.add_argument(
-        "--crf", type=int, choices=range(0, 52), metavar="N", help="x264 quality 0..51 (18)"
-    )
-    post.add_argument("--bitrate", metavar="RATE", help="e.g. 5000k: average bitrate, not CRF")
+    for title in setting_groups():
+        add_setting_options(gen.add_argument_group(title), group=title)
     gen.add_argument(
         "--allow-download",
         action="store_true",
@@ -148,41 +167,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _request_from_args(args: argparse.Namespace):
     from pydantic import ValidationError
 
-    from vidgen_pipeline.core.requests import (
-        GenerationSettings,
-        PromptError,
-        PromptRequest,
-        normalize_prompt,
-    )
+    from vidgen_pipeline.core.requests import PromptError, PromptRequest, normalize_prompt
 
     try:
         normalize_prompt(args.prompt)
     except PromptError as exc:
         raise UserError(str(exc)) from None
     try:
-        settings = GenerationSettings(
-            style=args.style,
-            duration_s=args.duration,
-            scenes=args.scenes,
-            seed=args.seed,
-            script_model=args.script_model,
-            keyframe_model=args.keyframe_model,
-            keyframe_steps=args.keyframe_steps,
-            video_model=args.video_model,
-            device=args.device,
-            steps=args.steps,
-            frames=args.frames,
-            width=args.width,
-            height=args.height,
-            fps=args.fps,
-            output_fps=args.output_fps,
-            interpolate=args.interpolate,
-            transition=args.transition,
-            transition_s=args.transition_seconds,
-            fade_s=args.fade,
-            crf=args.crf,
-            bitrate=args.bitrate,
-        )
+        settings = settings_from_args(args)
         return PromptRequest(text=args.prompt, sample=args.sample, settings=settings)
     except ValidationError as exc:
         raise UserError(describe_validation_error(exc)) from None
@@ -203,7 +195,7 @@ def validate_request(request, resources: dict):
     settings = request.settings
     if settings.style and settings.style not in STYLE_PRESETS:
         raise UserError(f"unknown style {settings.style!r}; known: {', '.join(STYLE_PRESETS)}")
-    from vidgen_pipeline.core.postprod import PostprodError
+    from vidgen_pipeline.core.finishing.inputs import FinishingError
     from vidgen_pipeline.core.storyboard import write_storyboard
 
     try:
@@ -213,9 +205,9 @@ def validate_request(request, resources: dict):
         # scenes may differ; the run clamps again and notes it).
         board = write_storyboard(request.text, settings.duration_s, settings.scenes)
         durations = [scene.duration_s for scene in board.scenes]
-        resources["post_production"].plan(settings, durations, plan.fps, plan.backend != "animatic")
+        resources["finishing"].plan(settings, durations, plan.fps, plan.backend != "animatic")
         return plan
-    except (ModelChoiceError, PostprodError) as exc:
+    except (ModelChoiceError, FinishingError) as exc:
         raise UserError(str(exc)) from None
 
 
@@ -223,8 +215,14 @@ def generate(args: argparse.Namespace) -> int:
     if args.allow_download:
         os.environ["VIDGEN_ALLOW_DOWNLOAD"] = "1"
     request = _request_from_args(args)
+    from vidgen_pipeline.core.images import with_stored_image
+    from vidgen_pipeline.core.models import ModelChoiceError
     from vidgen_pipeline.definitions import defs
 
+    try:
+        request = with_stored_image(request)  # the CLI reads the file its user names
+    except ModelChoiceError as exc:
+        raise UserError(str(exc)) from None
     plan = validate_request(request, defs.resources)
     _say(f"video model: {plan.model} ({plan.reason}); keyframes: {plan.keyframe_model}")
 
@@ -254,12 +252,10 @@ def generate(args: argparse.Namespace) -> int:
 
 def _execute(defs, instance, tags: dict, partition_key: str | None = None):
     """Run `generate_video` in this process with progress on stderr; (result, failure)."""
-    from dagster._core.utils import make_new_run_id
-
     from vidgen_pipeline.batch import process_tags
 
     job = defs.resolve_job_def("generate_video")
-    run_id = make_new_run_id()
+    run_id = str(uuid.uuid4())  # Dagster's run ids are uuid4s; known here so progress can follow it
     progress = _Progress(instance, run_id)
     progress.start()
     try:
@@ -335,7 +331,13 @@ def backfill(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance
 
     from vidgen_pipeline.assets.partitioned import partitions_per_run
-    from vidgen_pipeline.batch import outdated_partitions, range_tags, reap_dead_runs, run_batches
+    from vidgen_pipeline.batch import (
+        outdated_partitions,
+        range_tags,
+        reap_dead_runs,
+        run_batches,
+        run_retrying_alone,
+    )
     from vidgen_pipeline.core.requests import PromptStore
     from vidgen_pipeline.core.storage import default_prompt_store_path, default_storage_path
     from vidgen_pipeline.definitions import defs
@@ -364,23 +366,16 @@ def backfill(args: argparse.Namespace) -> int:
             return 0
         batches = run_batches(ordered, targets, args.per_run or partitions_per_run())
         _say(f"{len(targets)} partitions in {len(batches)} runs")
-        failed: list[str] = []
-        queue = [(batch, f"run {n}/{len(batches)}") for n, batch in enumerate(batches, 1)]
-        while queue:
-            batch, label = queue.pop(0)
-            _say(f"{label}: {len(batch)} partitions ({batch[0]} .. {batch[-1]})")
+
+        def run_one(batch: list[str]) -> str | None:
             tags = {"vidgen/source": "cli-backfill", **range_tags(batch)}
             result, failure = _execute(defs, instance, tags)
             if not failure:
                 for path in _final_paths(result).values():
                     print(path, flush=True)
-            elif len(batch) > 1:
-                # One bad prompt fails its whole run: make the others one at a time.
-                _say(f"vidgen: {failure}; running its {len(batch)} partitions one by one")
-                queue = [([key], f"  {key}") for key in batch] + queue
-            else:
-                _say(f"vidgen: {batch[0]}: {failure}")
-                failed.append(batch[0])
+            return failure
+
+        failed = run_retrying_alone(batches, run_one, _say)
     if failed:
         print(
             f"vidgen: {len(failed)} of {len(targets)} partitions failed: {', '.join(failed)}",

@@ -6,8 +6,8 @@ from vidgen_pipeline.assets import ALL_ASSETS
 from vidgen_pipeline.io_managers import FramesIOManager, JsonIOManager, VideoIOManager
 from vidgen_pipeline.jobs import add_prompt_job, generate_video_job
 from vidgen_pipeline.resources import (
+    Finishing,
     KeyframeGenerator,
-    PostProduction,
     PromptStoreResource,
     ScriptWriter,
     VideoGenerator,
@@ -22,7 +22,7 @@ def make_resources(**overrides) -> dict:
         "script_writer": ScriptWriter(),
         "keyframe_generator": KeyframeGenerator(),
         "video_generator": VideoGenerator(),
-        "post_production": PostProduction(),
+        "finishing": Finishing(),
         "json_io_manager": JsonIOManager(),
         "frames_io_manager": FramesIOManager(),
         "video_io_manager": VideoIOManager(),

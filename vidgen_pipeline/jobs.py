@@ -1,19 +1,30 @@
 """Jobs: make a prompt's video, and add a prompt from the UI's Launchpad."""
 
+from pathlib import Path
+from typing import ClassVar, Literal, get_origin
+
 from dagster import (
     AssetSelection,
     Config,
     DagsterInstance,
+    Failure,
     OpExecutionContext,
     define_asset_job,
     job,
     op,
 )
-from pydantic import Field
+from pydantic import Field, create_model
 
-from vidgen_pipeline.core.requests import GenerationSettings, PromptRequest
+from vidgen_pipeline.core.images import drop_folder, with_stored_image
+from vidgen_pipeline.core.models import ModelChoiceError
+from vidgen_pipeline.core.requests import (
+    GenerationSettings,
+    PromptRequest,
+    settings_fields,
+    value_type,
+)
 from vidgen_pipeline.partitions import PROMPTS
-from vidgen_pipeline.resources import PromptStoreResource
+from vidgen_pipeline.resources import PromptStoreResource, VideoGenerator
 
 generate_video_job = define_asset_job(
     "generate_video",
@@ -22,33 +33,39 @@ generate_video_job = define_asset_job(
 )
 
 
-class AddPromptConfig(Config):
-    """A prompt and optional overrides, as typed into the Launchpad."""
-
+class _AddPrompt(Config):
+    settings_model: ClassVar[type[GenerationSettings]] = GenerationSettings
     prompt: str = Field(description="what the video should show (any language)")
-    style: str | None = Field(
-        default=None, description="cinematic, documentary, anime, watercolor, none"
-    )
-    duration_s: float | None = Field(default=None, description="target length in seconds")
-    scenes: int | None = Field(default=None, description="number of scenes")
-    seed: int | None = None
-    video_model: str | None = Field(
-        default=None, description="auto, animatic, or a model name/path"
-    )
-    width: int | None = None
-    height: int | None = None
-    fps: float | None = Field(default=None, description="rate the clips are generated at")
-    output_fps: float | None = Field(default=None, description="final video rate")
-    interpolate: int | None = Field(default=None, description="1..4: optical-flow frames")
-    transition: str | None = Field(default=None, description="cut or crossfade")
-    transition_s: float | None = Field(default=None, description="crossfade length, seconds")
-    fade_s: float | None = Field(default=None, description="fade in and out, seconds")
-    crf: int | None = Field(default=None, description="x264 quality 0..51")
-    bitrate: str | None = Field(default=None, description="e.g. 5000k: instead of crf")
 
     def to_request(self) -> PromptRequest:
         fields = self.model_dump(exclude={"prompt"}, exclude_none=True)
-        return PromptRequest(text=self.prompt, settings=GenerationSettings(**fields))
+        return PromptRequest(text=self.prompt, settings=self.settings_model(**fields))
+
+
+def launchpad_config(
+    model: type[GenerationSettings] = GenerationSettings, name: str = "AddPromptConfig"
+) -> type[Config]:
+    """The Launchpad config of ``add_prompt``: the prompt, and each setting of ``model`` that
+    says ``launchpad=True``, optional, with its description. A ``Literal`` setting is typed
+    as text here (its values are checked when the request is made)."""
+    fields = {}
+    for field_name, info, setting in settings_fields(model):
+        if setting.launchpad:
+            kind, repeatable = value_type(info)
+            kind = str if get_origin(kind) is Literal else kind
+            kind = list[kind] if repeatable else kind
+            fields[field_name] = (kind | None, Field(default=None, description=info.description))
+    config = create_model(
+        name,
+        __base__=_AddPrompt,
+        __doc__="A prompt and optional overrides, as typed into the Launchpad.",
+        **fields,
+    )
+    config.settings_model = model
+    return config
+
+
+AddPromptConfig = launchpad_config()
 
 
 def register_prompt(
@@ -64,11 +81,20 @@ def register_prompt(
 
 @op
 def add_prompt(
-    context: OpExecutionContext, config: AddPromptConfig, prompt_store: PromptStoreResource
+    context: OpExecutionContext,
+    config: AddPromptConfig,
+    prompt_store: PromptStoreResource,
+    video_generator: VideoGenerator,
 ) -> str:
     """Register the prompt as a partition of `prompts`; the `generate_added_prompts` sensor
-    then launches `generate_video` for it."""
-    key, is_new = register_prompt(config.to_request(), prompt_store, context.instance)
+    then launches `generate_video` for it. An image is read only from VIDGEN_HOME/inputs
+    (relative paths start there) or a folder in `video_generator.image_dirs`."""
+    roots = [drop_folder(), *(Path(d) for d in video_generator.image_dirs)]
+    try:
+        request = with_stored_image(config.to_request(), roots, relative_to=drop_folder())
+    except ModelChoiceError as exc:
+        raise Failure(str(exc), allow_retries=False) from None
+    key, is_new = register_prompt(request, prompt_store, context.instance)
     context.log.info(f"{'added' if is_new else 'updated'} partition {key}")
     context.add_output_metadata({"partition_key": key, "new": is_new})
     return key

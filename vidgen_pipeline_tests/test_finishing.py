@@ -15,9 +15,9 @@ import pytest
 from PIL import Image
 
 from vidgen_pipeline.core.clips import SceneClip
-from vidgen_pipeline.core.finishing import plan_finishing
+from vidgen_pipeline.core.finishing.inputs import FinishingError
+from vidgen_pipeline.core.finishing.plan import plan_finishing
 from vidgen_pipeline.core.media import probe_video, read_frames
-from vidgen_pipeline.core.postprod import PostprodError
 from vidgen_pipeline.core.requests import GenerationSettings, PromptRequest
 from vidgen_pipeline.definitions import defs
 from vidgen_pipeline.jobs import register_prompt
@@ -180,7 +180,7 @@ def test_finishing_plan_refuses_or_clamps_what_cannot_work():
         {"crf": 60},
         {"bitrate": "fast"},
     ):
-        with pytest.raises(PostprodError):
+        with pytest.raises(FinishingError):
             plan_finishing([2.0, 2.0], 8.0, True, **bad)
 
 
@@ -255,18 +255,18 @@ OVERLAP: dict = {}
 def test_scene_n_is_finished_while_scene_n_plus_1_renders(instance, vidgen_home, monkeypatch):
     import threading
 
-    from vidgen_pipeline.assets import media
+    from vidgen_pipeline.assets import scene_schedule
 
     OVERLAP.clear()
     OVERLAP["scene_2_rendering"] = threading.Event()
-    original = media._finish_scene
+    original = scene_schedule.finish_scene
 
     def finish(clip, *args, **kwargs):
         if clip.scene_number == 1:  # sequential code would wait here in vain, then say so
             OVERLAP["seen"] = OVERLAP["scene_2_rendering"].wait(timeout=60)
         return original(clip, *args, **kwargs)
 
-    monkeypatch.setattr(media, "_finish_scene", finish)
+    monkeypatch.setattr(scene_schedule, "finish_scene", finish)
     _, result = run(
         instance,
         duration_s=2.0,

@@ -233,7 +233,7 @@ def test_prompt_store_hostile_key_stays_inside_base(tmp_path):
     store = PromptStore(base)
     for key in ("../x", "../../etc/passwd", "/abs/path", "..", "a/b"):
         assert store.get(key) is None
-        path = store._path(key)
+        path = store.path_for(key)
         assert os.path.commonpath([str(path), str(base)]) == str(base)
         assert path.parent == base
 

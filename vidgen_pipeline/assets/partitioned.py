@@ -26,8 +26,8 @@ from dagster import (
     RetryPolicy,
 )
 
+from vidgen_pipeline.core.finishing.inputs import FinishingError
 from vidgen_pipeline.core.models import ModelChoiceError
-from vidgen_pipeline.core.postprod import PostprodError
 from vidgen_pipeline.core.weights import WeightsError
 
 T = TypeVar("T")
@@ -37,6 +37,8 @@ T = TypeVar("T")
 warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=BetaWarning)
 
 DEFAULT_PARTITIONS_PER_RUN = 8
+STORY_GROUP = "story"  # prompt, script, optimized_prompts
+MEDIA_GROUP = "media"  # keyframes, scene_clips, final_video
 
 
 def partitions_per_run() -> int:
@@ -158,5 +160,5 @@ def user_errors_are_final(fn: Callable[[], T]) -> T:
     (retrying cannot fix them), anything else may be retried by the retry policy."""
     try:
         return fn()
-    except (ModelChoiceError, WeightsError, PostprodError) as exc:
+    except (ModelChoiceError, WeightsError, FinishingError) as exc:
         raise Failure(description=str(exc), allow_retries=False) from exc

@@ -11,6 +11,7 @@ from dagster import (
 
 from vidgen_pipeline.assets.partitioned import (
     BACKFILL_POLICY,
+    STORY_GROUP,
     Verdict,
     add_metadata,
     check_result,
@@ -23,15 +24,13 @@ from vidgen_pipeline.core.requests import PromptRequest
 from vidgen_pipeline.core.storyboard import Storyboard, detect_language
 from vidgen_pipeline.partitions import prompts_partitions
 from vidgen_pipeline.resources import (
+    Finishing,
     KeyframeGenerator,
-    PostProduction,
     PromptStoreResource,
     ScriptWriter,
     VideoGenerator,
 )
 from vidgen_pipeline.resources.prompt_readers import prompt_readers
-
-GROUP = "story"
 
 
 def _table(headers: list[str], rows: list[list]) -> MetadataValue:
@@ -46,7 +45,7 @@ def _table(headers: list[str], rows: list[list]) -> MetadataValue:
 @asset(
     partitions_def=prompts_partitions,
     backfill_policy=BACKFILL_POLICY,
-    group_name=GROUP,
+    group_name=STORY_GROUP,
     kinds={"python", "json"},
     io_manager_key="json_io_manager",
 )
@@ -80,7 +79,7 @@ def prompt(context: AssetExecutionContext, prompt_store: PromptStoreResource) ->
 
 @asset(
     partitions_def=prompts_partitions,
-    group_name=GROUP,
+    group_name=STORY_GROUP,
     kinds={"python", "json"},
     io_manager_key="json_io_manager",
     backfill_policy=BACKFILL_POLICY,
@@ -154,7 +153,7 @@ def _schema_check(storyboard: Storyboard) -> Verdict:
 
 @asset(
     partitions_def=prompts_partitions,
-    group_name=GROUP,
+    group_name=STORY_GROUP,
     kinds={"python", "json"},
     io_manager_key="json_io_manager",
     backfill_policy=BACKFILL_POLICY,
@@ -167,7 +166,7 @@ def optimized_prompts(
     script_writer: ScriptWriter,
     keyframe_generator: KeyframeGenerator,
     video_generator: VideoGenerator,
-    post_production: PostProduction,
+    finishing: Finishing,
 ) -> Output[dict]:
     """Per scene: the model-facing prompt, negative prompt, camera motion and seed, plus the
     resolved video model and its settings (which model, and why it was picked)."""
@@ -181,7 +180,7 @@ def optimized_prompts(
                 script_writer,
                 keyframe_generator,
                 video_generator,
-                post_production,
+                finishing,
                 lg,
             )
         )
@@ -197,7 +196,7 @@ def _optimize(
     script_writer: ScriptWriter,
     keyframe_generator: KeyframeGenerator,
     video_generator: VideoGenerator,
-    post_production: PostProduction,
+    finishing: Finishing,
     log,
 ) -> tuple[OptimizedPrompts, str]:
     settings = request.settings
@@ -216,7 +215,7 @@ def _optimize(
         keyframe=readers.keyframe,
         negative_prompt=readers.negative_prompt,
     ).model_copy(update={"video": plan, "optimizer": readers.optimizer})
-    result.finishing = post_production.plan(
+    result.finishing = finishing.plan(
         settings, [s.duration_s for s in script.scenes], plan.fps, plan.backend != "animatic"
     )
     for note in result.finishing.notes:

@@ -7,7 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from vidgen_pipeline.bench.harness import DEFAULT_MARKDOWN, SECTIONS, copy_section, run
+from vidgen_pipeline.bench.harness import DEFAULT_MARKDOWN, copy_section, run
+from vidgen_pipeline.bench.sections import SECTIONS
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

@@ -15,14 +15,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vidgen_pipeline.bench.cpu import (
+from vidgen_pipeline.bench.common import (
     QUIET_CONSOLE,
     TINY_RUN,
-    _guard,
-    _tiny_fixtures,
+    BenchContext,
+    SectionResult,
+    guard,
+    markdown_table,
     temporary_home,
 )
-from vidgen_pipeline.bench.harness import BenchContext, SectionResult, markdown_table
+from vidgen_pipeline.bench.cpu import _tiny_fixtures
 
 PROMPT_COUNT = 5
 VBENCH = "vbench_all_dimension_en.txt"
@@ -31,9 +33,9 @@ VBENCH = "vbench_all_dimension_en.txt"
 def batch_section(ctx: BenchContext) -> SectionResult:
     data: dict[str, Any] = {}
     ctx.log("batch: (a) registering a 946-prompt suite")
-    data["registration"] = _guard(registration)
+    data["registration"] = guard(registration)
     ctx.log("batch: (b) a backfill of 5 prompts: one run vs five")
-    data["backfill"] = _guard(lambda: backfill_overhead(ctx.log))
+    data["backfill"] = guard(lambda: backfill_overhead(ctx.log))
     parts = [_registration_markdown(data["registration"]), _backfill_markdown(data["backfill"])]
     return SectionResult(
         "batch", "Batch: registration and backfill overhead", data, "\n\n".join(parts)

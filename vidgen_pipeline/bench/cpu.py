@@ -4,32 +4,35 @@
     (the test fixtures), run in-process in a temporary VIDGEN_HOME; stage times come from the
     run's event log. Orchestration overhead = run wall time - time inside model calls (the
     scenes' ``seconds`` in ``scene_clips`` metadata + the keyframes' ``seconds``).
-(b) Encode and interpolation frames per second at 1024x576, from
-    ``vidgen_pipeline.core.postprod.bench_postprod`` when it is there.
+(b) Encode and interpolation frames per second at 1024x576 (``bench.finishing``), where
+    OpenCV and ffmpeg are installed.
 (c) Partition registration rate: ``register_prompt`` for 200 synthetic prompts into a fresh
     Dagster instance (SQLite, as ``dagster dev`` here uses).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import statistics
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from vidgen_pipeline.bench.harness import BenchContext, SectionResult, fmt, markdown_table
+from vidgen_pipeline.bench.common import (
+    QUIET_CONSOLE,
+    TINY_RUN,
+    BenchContext,
+    SectionResult,
+    fmt,
+    guard,
+    markdown_table,
+    temporary_home,
+)
+from vidgen_pipeline.bench.finishing import finishing_markdown, finishing_rates
 
-TINY_RUN = {"width": 64, "height": 64, "fps": 4.0, "frames": 4, "steps": 2, "keyframe_steps": 2}
 PIPELINE_PROMPT = "A red kite over green hills. The kite dives toward the camera."
 STAGES = ("prompt", "script", "optimized_prompts", "keyframes", "scene_clips", "final_video")
-POSTPROD_SIZE = (1024, 576)
-QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 LOADED = re.compile(r"loaded \w+ from .* in ([0-9.]+) s")
 
 
@@ -38,17 +41,17 @@ def cpu_section(ctx: BenchContext) -> SectionResult:
     parts: list[str] = []
 
     ctx.log("cpu: (a) pipeline stages with tiny models")
-    data["pipeline"] = _guard(lambda: pipeline_overhead(ctx.option("pipeline_runs", 2), ctx.log))
+    data["pipeline"] = guard(lambda: pipeline_overhead(ctx.option("pipeline_runs", 2), ctx.log))
     parts.append(_pipeline_markdown(data["pipeline"]))
     ctx.checkpoint(_result(data, parts, complete=False))
 
     ctx.log("cpu: (b) encode and interpolation at 1024x576")
-    data["postprod"] = _guard(lambda: postprod_rates(ctx.option("postprod_frames", 48)))
-    parts.append(_postprod_markdown(data["postprod"]))
+    data["finishing"] = guard(lambda: finishing_rates(ctx.option("finishing_frames", 48)))
+    parts.append(finishing_markdown(data["finishing"]))
     ctx.checkpoint(_result(data, parts, complete=False))
 
     ctx.log("cpu: (c) partition registration")
-    data["partitions"] = _guard(lambda: partition_rate(ctx.option("prompts", 200)))
+    data["partitions"] = guard(lambda: partition_rate(ctx.option("prompts", 200)))
     parts.append(_partitions_markdown(data["partitions"]))
     return _result(data, parts)
 
@@ -56,45 +59,11 @@ def cpu_section(ctx: BenchContext) -> SectionResult:
 def _result(data: dict, parts: list[str], complete: bool = True) -> SectionResult:
     return SectionResult(
         "cpu",
-        "CPU: pipeline overhead, post-production, partitions",
+        "CPU: pipeline overhead, finishing, partitions",
         data,
         "\n\n".join(parts),
         complete,
     )
-
-
-def _guard(measure) -> dict[str, Any]:
-    """A part that fails is reported as such; the other parts still run."""
-    try:
-        return measure()
-    except Exception as exc:  # noqa: BLE001  a benchmark reports, it does not stop
-        return {"status": f"failed: {type(exc).__name__}: {exc}"}
-
-
-@contextlib.contextmanager
-def temporary_home(prefix: str) -> Iterator[Path]:
-    """A fresh VIDGEN_HOME (and Dagster home) with no network for the hub; the environment
-    is restored afterwards."""
-    names = ("VIDGEN_HOME", "DAGSTER_HOME", "VIDGEN_STORAGE", "HF_HUB_OFFLINE", "HF_HOME")
-    saved = {name: os.environ.get(name) for name in names}
-    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
-        home = Path(tmp) / "home"
-        os.environ["VIDGEN_HOME"] = str(home)
-        os.environ.pop("DAGSTER_HOME", None)
-        os.environ.pop("VIDGEN_STORAGE", None)
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ["HF_HOME"] = str(Path(tmp) / "hf_home")
-        try:
-            from vidgen_pipeline.instance import prepare_home
-
-            prepare_home()
-            yield home
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
 
 
 # ------------------------------------------------------------------------ (a) the pipeline
@@ -266,57 +235,6 @@ def _pipeline_markdown(data: dict[str, Any]) -> str:
             markdown_table(header, rows),
         ]
     )
-
-
-# ----------------------------------------------------------------- (b) encode, interpolate
-
-
-def postprod_rates(frames: int = 48) -> dict[str, Any]:
-    try:
-        from vidgen_pipeline.core.postprod import bench_postprod
-    except ImportError as exc:
-        return {"status": f"not available ({exc})"}
-    width, height = POSTPROD_SIZE
-    started = time.perf_counter()
-    figures = bench_postprod(width, height, frames)
-    return {
-        "status": "ok",
-        "width": width,
-        "height": height,
-        "frames": frames,
-        "seconds": round(time.perf_counter() - started, 2),
-        "figures": figures,
-    }
-
-
-LABELS = {
-    "encode_fps": "H.264 encode (in process)",
-    "ffmpeg_cli_fps": "H.264 encode (ffmpeg command line)",
-    "interp_flow_fps": "interpolation, optical flow",
-    "interp_blend_fps": "interpolation, blend",
-}
-
-
-def _postprod_markdown(data: dict[str, Any]) -> str:
-    head = "### (b) Encode and interpolation at 1024x576"
-    if data.get("status") != "ok":
-        return f"{head}\n\n{data.get('status')}"
-    figures = data["figures"] or {}
-    rows = [
-        [LABELS.get(k, k), v if isinstance(v, int | float) else str(v)]
-        for k, v in figures.items()
-        if k.endswith("_fps")
-    ]
-    other = {k: v for k, v in figures.items() if not k.endswith("_fps")}
-    text = [
-        head,
-        f"`vidgen_pipeline.core.postprod.bench_postprod({data['width']}, {data['height']}, "
-        f"{data['frames']})`, {fmt(data['seconds'])} s in all.",
-        markdown_table(["what", "frames per second"], rows),
-    ]
-    if other:
-        text.append("Also reported: " + ", ".join(f"{k} = {v}" for k, v in other.items()))
-    return "\n\n".join(text)
 
 
 # ---------------------------------------------------------------------- (c) partitions

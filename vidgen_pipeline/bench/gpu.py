@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from vidgen_pipeline.bench.harness import (
+from vidgen_pipeline.bench.common import (
     PEAK_TFLOPS,
     BenchContext,
     SectionResult,

@@ -8,78 +8,67 @@ gives a problem with its file and line and is skipped, and the good rows still g
 A row whose partition an earlier row of the file already produced is dropped (the first
 wins) and counted in ``duplicates``.
 
-Columns (names are matched without case or surrounding spaces): ``prompt`` (required),
-``id`` (the user's own identifier, kept beside the request), ``style``, ``duration``
-(seconds; ``duration_s`` is accepted too), ``scenes``, ``seed``, ``samples``,
-``video_model``, ``script_model`` and ``keyframe_model``. Other columns are ignored with one
-warning per file.
-
-Line numbers are the ones a person sees in an editor: the CSV header is line 1 and a quoted
-prompt that spans lines counts all of them. That is why CSV and TSV are tokenised with the
-``csv`` module and not ``pandas.read_csv``: pandas reports neither the line a row started on
-nor, reliably, a row with too many fields (it turns the extra column into an index or
-truncates the row) and it drops whitespace-only lines. The rows then go into a DataFrame
-like every other format; Parquet is read by pandas (pyarrow). For Parquet, "line" is the
-row number, the first row being 1.
-
-Text files must be UTF-8 (a BOM is fine; UTF-16 with a BOM is read too). Anything else is
-reported, never guessed: decoding a UTF-8 file as Latin-1 would turn its prompts, and so
-their partition keys, into mojibake.
+Columns (``core/dataset_columns.py``; names are matched without case or surrounding
+spaces): ``prompt`` (required), ``id`` (the user's own identifier, kept beside the request),
+``samples``, and the per-prompt settings that say they may be a column: today ``video_model``,
+``keyframe_model``, ``script_model``, ``seed``, ``scenes``, ``duration`` (seconds;
+``duration_s`` is accepted too) and ``style``. Other columns are ignored with one warning
+per file. How each file format is read, and why lines are counted as they are, is in
+``core/dataset_files.py``.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
 import hashlib
-import io
-import json
-import math
-import numbers
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import pandas as pd
 from pydantic import ValidationError
 
-from vidgen_pipeline.core.models import KEYFRAME_MODELS, looks_like_hub_id
-from vidgen_pipeline.core.requests import GenerationSettings, PromptError, PromptRequest
-from vidgen_pipeline.families.registry import VIDEO_MODELS
-
-FORMATS: dict[str, str] = {
-    ".csv": "csv",
-    ".tsv": "tsv",
-    ".parquet": "parquet",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".txt": "txt",
-}
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"  # shipped example datasets
-MAX_DATASET_BYTES = 256 * 1024 * 1024
-MAX_SAMPLES = 64
-MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes 64 bits; keep room for offsets
-PROMPT = "prompt"
-COLUMNS = (
+from vidgen_pipeline.core.dataset_columns import (
+    CELLS,
+    MAX_SAMPLES,
+    MAX_SEED,
     PROMPT,
-    "id",
-    "style",
-    "duration",
-    "scenes",
-    "seed",
-    "samples",
-    "video_model",
-    "script_model",
-    "keyframe_model",
+    columns,
+    missing,
+    read_cell,
+    read_id,
+    read_settings,
+    show,
 )
-ALIASES = {"duration_s": "duration"}
-_TEMP_SUFFIXES = {".tmp", ".temp", ".part", ".partial", ".crdownload", ".swp"}
-_INT = re.compile(r"^[+-]?\d+(?:\.0*)?$")
-_SECONDS = re.compile(r"^(.*?)\s*s(?:ec(?:onds?)?)?$", re.IGNORECASE)
+from vidgen_pipeline.core.dataset_files import (
+    FORMATS,
+    Severity,
+    Table,
+    Unreadable,
+    parse_table,
+    read_bytes,
+)
+from vidgen_pipeline.core.images import drop_folder, store_image
+from vidgen_pipeline.core.models import ModelChoiceError
+from vidgen_pipeline.core.requests import GenerationSettings, PromptError, PromptRequest
 
-Severity = Literal["error", "warning"]
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"  # shipped example datasets
+COLUMNS = columns()
+_TEMP_SUFFIXES = {".tmp", ".temp", ".part", ".partial", ".crdownload", ".swp"}
+
+__all__ = [
+    "COLUMNS",
+    "EXAMPLES",
+    "FORMATS",
+    "MAX_SAMPLES",
+    "MAX_SEED",
+    "DatasetProblem",
+    "DatasetReadResult",
+    "DatasetRow",
+    "dataset_fingerprint",
+    "file_stamp",
+    "find_datasets",
+    "read_dataset",
+]
 
 
 @dataclass(frozen=True)
@@ -147,26 +136,6 @@ class DatasetReadResult:
         return [p for p in self.problems if p.severity == "error"]
 
 
-class _Unreadable(Exception):
-    """The whole file cannot be used (internal: becomes one problem)."""
-
-    def __init__(self, message: str, line: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.line = line
-
-
-@dataclass
-class _Table:
-    """Rows of one file: a frame of raw values plus each row's line and any row errors."""
-
-    frame: pd.DataFrame
-    lines: list[int]
-    row_errors: dict[int, str] = field(default_factory=dict)  # row index -> message
-    problems: list[tuple[int | None, str, Severity]] = field(default_factory=list)
-    header_line: int | None = None  # where column names are, for notes about columns
-
-
 # ---------------------------------------------------------------------------------------
 # public API
 
@@ -184,10 +153,10 @@ def read_dataset(path: str | Path) -> DatasetReadResult:
         problem(None, f"unknown file type {path.suffix!r}; use one of {', '.join(FORMATS)}")
         return result
     try:
-        data = _read_bytes(path)
+        data = read_bytes(path)
         result.fingerprint = hashlib.sha256(data).hexdigest()
-        table = _READERS[kind](data)
-    except _Unreadable as exc:
+        table = parse_table(data, kind)
+    except Unreadable as exc:
         problem(exc.line, exc.message)
         return result
 
@@ -243,242 +212,10 @@ def file_stamp(path: str | Path) -> tuple[int, int]:
 
 
 # ---------------------------------------------------------------------------------------
-# bytes -> table
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        if path.is_dir():
-            raise _Unreadable("is a folder, not a file")
-        size = path.stat().st_size
-        if size > MAX_DATASET_BYTES:
-            raise _Unreadable(
-                f"is {size / 2**20:,.0f} MiB; the limit is {MAX_DATASET_BYTES / 2**20:,.0f} MiB "
-                "(split it into several files)"
-            )
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise _Unreadable("does not exist") from None
-    except PermissionError:
-        raise _Unreadable("cannot be read (permission denied)") from None
-    except OSError as exc:
-        raise _Unreadable(f"cannot be read ({exc.strerror or exc})") from None
-    if not data.strip():
-        raise _Unreadable("the file is empty")
-    return data
-
-
-def _decode(data: bytes) -> str:
-    """UTF-8 (BOM or not), or UTF-16 with a BOM; anything else is refused with its line."""
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError:
-            raise _Unreadable("starts like UTF-16 text but is not valid UTF-16") from None
-    if data.startswith(b"PAR1"):
-        raise _Unreadable("is a Parquet file; give it the .parquet extension")
-    if b"\x00" in data:
-        raise _Unreadable("looks like a binary file, not text")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise _Unreadable(
-            f"is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); save it as UTF-8",
-            line,
-        ) from None
-    if not text.strip():
-        raise _Unreadable("the file is empty")
-    return text
-
-
-def _physical_lines(text: str) -> list[str]:
-    # \n, \r\n and \r end a line, as editors count them; str.splitlines would also split on
-    # form feeds, U+2028 and other characters that may sit inside a prompt.
-    return re.split(r"\r\n|\r|\n", text)
-
-
-def _column_name(raw: object) -> str:
-    name = str(raw).strip().lower()
-    return ALIASES.get(name, name)
-
-
-def _read_txt(data: bytes) -> _Table:
-    lines: list[int] = []
-    prompts: list[str] = []
-    for number, line in enumerate(_physical_lines(_decode(data)), start=1):
-        stripped = line.strip()
-        if stripped and not stripped.startswith("#"):
-            lines.append(number)
-            prompts.append(line)
-    return _Table(pd.DataFrame({PROMPT: prompts}, dtype=object), lines)
-
-
-def _read_delimited(data: bytes, delimiter: str) -> _Table:
-    text = _decode(data)
-    # csv's default limit (128 KiB a field) is below what a file may hold; a prompt longer
-    # than MAX_PROMPT_CHARS is then refused per row with a clear message.
-    csv.field_size_limit(max(csv.field_size_limit(), MAX_DATASET_BYTES))
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    records: list[list[str]] = []
-    starts: list[int] = []
-    previous = 0
-    try:
-        for fields in reader:
-            start, previous = previous + 1, reader.line_num
-            if any(f.strip() for f in fields):  # blank lines and lines of empty cells
-                records.append(fields)
-                starts.append(start)
-    except csv.Error as exc:
-        raise _Unreadable(f"is not valid CSV near line {reader.line_num}: {exc}") from None
-    if not records:
-        raise _Unreadable("the file is empty")
-    header, header_line = records[0], starts[0]
-    problems: list[tuple[int | None, str, Severity]] = []
-    keep: list[int] = []  # header positions used, in order
-    names: list[str] = []
-    unnamed: list[int] = []
-    for position, raw in enumerate(header):
-        name = _column_name(raw)
-        if not name:
-            unnamed.append(position)
-        elif name in names:
-            problems.append(
-                (header_line, f"column {name!r} appears twice; the first is used", "warning")
-            )
-        else:
-            keep.append(position)
-            names.append(name)
-    if PROMPT not in names:
-        shown = ", ".join(repr(h) for h in header[:6]) + (", ..." if len(header) > 6 else "")
-        raise _Unreadable(
-            f"has no 'prompt' column: the first line must name the columns, "
-            f"one of them 'prompt' (it holds {shown})",
-            header_line,
-        )
-    width = len(header)
-    rows: list[list[str]] = []
-    lines: list[int] = []
-    row_errors: dict[int, str] = {}
-    unnamed_data = False
-    for fields, start in zip(records[1:], starts[1:], strict=True):
-        index = len(rows)
-        extra = fields[width:]
-        if any(f.strip() for f in extra):
-            row_errors[index] = (
-                f"has {len(fields)} fields but the header has {width}; "
-                "quote a prompt that holds the delimiter"
-            )
-        if len(fields) < width:
-            fields = fields + [""] * (width - len(fields))
-        unnamed_data = unnamed_data or any(fields[p].strip() for p in unnamed)
-        rows.append([fields[p] for p in keep])
-        lines.append(start)
-    if rows and _ends_in_open_quote(text, starts[-1], delimiter):
-        row_errors[len(rows) - 1] = (
-            f"a quote opened on this line never closes, so lines {starts[-1]}-{previous} "
-            "read as one field"
-        )
-    if unnamed_data:
-        problems.append(
-            (header_line, "columns without a name hold values; they are ignored", "warning")
-        )
-    frame = pd.DataFrame(rows, columns=names, dtype=object)
-    return _Table(frame, lines, row_errors, problems, header_line)
-
-
-def _ends_in_open_quote(text: str, last_start: int, delimiter: str) -> bool:
-    """True when the file's last record runs to the end inside a quote that never closed.
-
-    csv (like a spreadsheet) then reads the rest of the file as one field; only the strict
-    reader says so, and it is too strict for the whole file (``"a"b`` is fine elsewhere).
-    """
-    tail = "".join(io.StringIO(text, newline="").readlines()[last_start - 1 :])
-    try:
-        for _ in csv.reader(io.StringIO(tail, newline=""), delimiter=delimiter, strict=True):
-            pass
-    except csv.Error as exc:
-        return "unexpected end of data" in str(exc)
-    return False
-
-
-def _read_csv(data: bytes) -> _Table:
-    return _read_delimited(data, ",")
-
-
-def _read_tsv(data: bytes) -> _Table:
-    return _read_delimited(data, "\t")
-
-
-def _read_jsonl(data: bytes) -> _Table:
-    records: list[dict[str, Any]] = []
-    lines: list[int] = []
-    row_errors: dict[int, str] = {}
-    for number, line in enumerate(_physical_lines(_decode(data)), start=1):
-        if not line.strip():
-            continue
-        index = len(records)
-        lines.append(number)
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            records.append({})
-            row_errors[index] = f"is not valid JSON ({exc.msg} at column {exc.colno})"
-            continue
-        if not isinstance(value, dict):
-            records.append({})
-            row_errors[index] = f"must be a JSON object, not {type(value).__name__}"
-            continue
-        row: dict[str, Any] = {}
-        for key, item in value.items():
-            row.setdefault(_column_name(key), item)
-        records.append(row)
-    if records and not row_errors and not any(PROMPT in r for r in records):
-        raise _Unreadable("has no 'prompt' key on any line: each line needs one", lines[0])
-    frame = pd.DataFrame.from_records(records, index=range(len(records))).astype(object)
-    return _Table(frame, lines, row_errors)
-
-
-def _read_parquet(data: bytes) -> _Table:
-    if not (data.startswith(b"PAR1") and data.endswith(b"PAR1")):
-        raise _Unreadable("is not a Parquet file (or it is cut short)")
-    try:
-        frame = pd.read_parquet(io.BytesIO(data))
-    except ImportError as exc:
-        raise _Unreadable(f"cannot be read: Parquet needs pyarrow ({exc})") from None
-    except Exception as exc:  # pyarrow raises many types for corrupt files
-        raise _Unreadable(f"is not a readable Parquet file ({exc})") from None
-    names = [_column_name(c) for c in frame.columns]
-    problems: list[tuple[int | None, str, Severity]] = []
-    keep = []
-    for position, name in enumerate(names):
-        if name in names[:position]:
-            problems.append((None, f"column {name!r} appears twice; the first is used", "warning"))
-        else:
-            keep.append(position)
-    frame = frame.iloc[:, keep].astype(object)
-    frame.columns = [names[p] for p in keep]
-    if PROMPT not in frame.columns:
-        raise _Unreadable(
-            f"has no 'prompt' column (it has {', '.join(map(repr, frame.columns[:6]))})"
-        )
-    return _Table(frame.reset_index(drop=True), list(range(1, len(frame) + 1)), {}, problems)
-
-
-_READERS: dict[str, Callable[[bytes], _Table]] = {
-    "csv": _read_csv,
-    "tsv": _read_tsv,
-    "jsonl": _read_jsonl,
-    "txt": _read_txt,
-    "parquet": _read_parquet,
-}
-
-
-# ---------------------------------------------------------------------------------------
 # table -> requests
 
 
-def _convert(table: _Table, result: DatasetReadResult, problem: Callable[..., None]) -> None:
+def _convert(table: Table, result: DatasetReadResult, problem: Callable[..., None]) -> None:
     frame = table.frame
     unknown = [c for c in frame.columns if c not in COLUMNS]
     if unknown:
@@ -500,7 +237,7 @@ def _convert(table: _Table, result: DatasetReadResult, problem: Callable[..., No
             problem(line, table.row_errors[index])
             continue
         values = {name: columns[name][index] for name in COLUMNS}
-        made = _row_requests(values)
+        made = _row_requests(values, result.path.parent)
         if isinstance(made, str):
             problem(line, made)
             continue
@@ -525,39 +262,30 @@ def _convert(table: _Table, result: DatasetReadResult, problem: Callable[..., No
             )
 
 
-def _row_requests(values: dict[str, Any]) -> tuple[str | None, list[PromptRequest]] | str:
-    """The row's id and requests, or one message naming everything wrong with it."""
+def _row_requests(
+    values: dict[str, Any], folder: Path
+) -> tuple[str | None, list[PromptRequest]] | str:
+    """The row's id and requests, or one message naming everything wrong with it. An
+    ``image`` is read relative to the dataset's ``folder``, and only from under it or
+    VIDGEN_HOME/inputs; it is stored by digest (``core/images.py``)."""
     errors: list[str] = []
-
-    def take(name: str, convert: Callable[[Any], Any]) -> Any:
-        value = values[name]
-        if _missing(value):
-            return None
-        try:
-            return convert(value)
-        except ValueError as exc:
-            errors.append(f"{name} {_show(value)} {exc}")
-            return None
-
     prompt = values[PROMPT]
-    if _missing(prompt):
+    if missing(prompt):
         errors.append("no prompt")
     elif not isinstance(prompt, str):
-        errors.append(f"prompt {_show(prompt)} must be text")
-    row_id = take("id", _to_id)
-    style = take("style", _to_style)
-    duration = take("duration", _to_duration)
-    scenes = take("scenes", lambda v: _to_int(v, low=1))
-    seed = take("seed", lambda v: _to_int(v, low=0, high=MAX_SEED))
-    samples = take("samples", lambda v: _to_int(v, low=1, high=MAX_SAMPLES))
-    models = {
-        "video_model": take("video_model", lambda v: _to_model(v, VIDEO_MODELS)),
-        "script_model": take("script_model", _to_text),
-        "keyframe_model": take("keyframe_model", lambda v: _to_model(v, KEYFRAME_MODELS)),
-    }
+        errors.append(f"prompt {show(prompt)} must be text")
+    row_id = read_cell("id", values["id"], read_id, errors)
+    settings = read_settings(values, errors)
+    samples = read_cell("samples", values["samples"], CELLS["samples"], errors)
     if errors:
         return "; ".join(errors)
     samples = samples or 1
+    if settings.get("image"):
+        try:
+            settings["image"] = store_image(folder / settings["image"], [folder, drop_folder()])
+        except ModelChoiceError as exc:
+            return str(exc)
+    seed = settings.pop("seed", None)
     if seed is not None and seed + samples - 1 > MAX_SEED:
         return f"seed {seed} is too large for {samples} samples (at most {MAX_SEED})"
     try:
@@ -565,13 +293,7 @@ def _row_requests(values: dict[str, Any]) -> tuple[str | None, list[PromptReques
             PromptRequest(
                 text=prompt,
                 sample=sample,
-                settings=GenerationSettings(
-                    style=style,
-                    duration_s=duration,
-                    scenes=scenes,
-                    seed=_sample_seed(seed, sample),
-                    **models,
-                ),
+                settings=GenerationSettings(**settings, seed=_sample_seed(seed, sample)),
             )
             for sample in range(samples)
         ]
@@ -598,96 +320,3 @@ def _describe(error: dict[str, Any]) -> str:
     message = str(error.get("msg", "invalid"))
     message = message.removeprefix("Value error, ")
     return f"{where}: {message}" if where else message
-
-
-def _missing(value: Any) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    if isinstance(value, float):
-        return math.isnan(value)
-    if isinstance(value, str):
-        return not value.strip()
-    return False
-
-
-def _show(value: Any) -> str:
-    text = repr(value.strip() if isinstance(value, str) else value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _to_text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError("must be text")
-    return value.strip()
-
-
-def _to_id(value: Any) -> str:
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return str(int(value))
-    if isinstance(value, numbers.Real) and float(value).is_integer():
-        return str(int(value))  # an integer column with gaps comes back from Parquet as float
-    raise ValueError("must be text or a whole number")
-
-
-def _to_model(value: Any, registry: dict) -> str:
-    """A registry name, ``auto``, a hub id (org/name) or an existing local folder: a row
-    naming a model that cannot exist is refused here, not by the run it would fail."""
-    name = _to_text(value)
-    if name in registry or name == "auto" or looks_like_hub_id(name):
-        return name
-    if Path(name).expanduser().exists():
-        return name
-    raise ValueError(
-        f"is not a known model ({', '.join(['auto', *registry])}), a hub id or an existing folder"
-    )
-
-
-def _to_style(value: Any) -> str:
-    from vidgen_pipeline.core.prompts import STYLE_PRESETS
-
-    style = _to_text(value).lower()
-    if style not in STYLE_PRESETS:
-        raise ValueError(f"is not a style; known: {', '.join(STYLE_PRESETS)}")
-    return style
-
-
-def _to_int(value: Any, low: int | None = None, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real | str):
-        raise ValueError("must be a whole number")
-    if isinstance(value, str):
-        text = value.strip()
-        if not _INT.match(text):
-            raise ValueError("is not a whole number")
-        number = int(text.split(".")[0])
-    elif isinstance(value, numbers.Integral):
-        number = int(value)
-    else:
-        if not (math.isfinite(value) and float(value).is_integer()):
-            raise ValueError("is not a whole number")
-        number = int(value)
-    if low is not None and number < low:
-        raise ValueError(f"must be at least {low}")
-    if high is not None and number > high:
-        raise ValueError(f"must be at most {high}")
-    return number
-
-
-def _to_duration(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real | str):
-        raise ValueError("must be a number of seconds")
-    if isinstance(value, str):
-        text = value.strip()
-        match = _SECONDS.match(text)
-        if match:
-            text = match.group(1)
-        try:
-            number = float(text)
-        except ValueError:
-            raise ValueError("is not a number of seconds") from None
-    else:
-        number = float(value)
-    if not math.isfinite(number) or number <= 0:
-        raise ValueError("must be more than 0 seconds")
-    return number

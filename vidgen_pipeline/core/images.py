@@ -54,6 +54,22 @@ def store_image(path: str | Path, roots: Sequence[Path] | None = None, base: str
     return reference
 
 
+def with_stored_image(
+    request, roots: Sequence[Path] | None = None, relative_to: Path | None = None
+):
+    """``request`` with its image (a path) stored and replaced by the reference; as it is
+    when it has none or holds a reference already. ``relative_to``: the folder a relative
+    path is read from (a dataset's own, VIDGEN_HOME/inputs for the Launchpad)."""
+    image = request.settings.image
+    if not image or is_reference(image):
+        return request
+    path = Path(image).expanduser()
+    if relative_to is not None and not path.is_absolute():
+        path = Path(relative_to) / path
+    settings = request.settings.model_copy(update={"image": store_image(path, roots)})
+    return request.model_copy(update={"settings": settings})
+
+
 def is_reference(value: str) -> bool:
     return bool(_REFERENCE.match(value))
 

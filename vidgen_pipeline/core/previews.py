@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 from PIL import Image
@@ -132,3 +133,29 @@ def _rgb(frame: np.ndarray) -> np.ndarray:
     if array.ndim != 3 or array.shape[-1] != 3 or array.dtype != np.uint8:
         raise ValueError(f"a frame must be (H, W, 3) uint8, got {array.shape} {array.dtype}")
     return array
+
+
+class PreviewKeeper:
+    """Passes frames through (to the encoder) and keeps a small copy of every n-th one, for
+    the poster and the animated preview, so the finished video is never decoded for them."""
+
+    def __init__(self, frames: Iterable[np.ndarray], keep_every: int):
+        self.frames, self.every = frames, keep_every
+        self.kept: list[np.ndarray] = []
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for index, frame in enumerate(self.frames):
+            if index % self.every == 0:
+                small = Image.fromarray(frame).resize(_preview_size(frame))
+                self.kept.append(np.asarray(small))
+            yield frame
+
+    def middle(self) -> np.ndarray:
+        """The kept frame in the middle of the video."""
+        return self.kept[len(self.kept) // 2]
+
+
+def _preview_size(frame: np.ndarray) -> tuple[int, int]:
+    height, width = frame.shape[:2]
+    scale = min(1.0, PREVIEW_MAX_WIDTH / width)
+    return max(2, round(width * scale)), max(2, round(height * scale))

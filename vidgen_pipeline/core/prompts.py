@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from vidgen_pipeline.core.finishing import FinishingPlan
+from vidgen_pipeline.core.finishing.plan import FinishingPlan, plan_finishing
 from vidgen_pipeline.core.models import VideoPlan
 from vidgen_pipeline.core.storyboard import Storyboard
 
@@ -114,6 +114,14 @@ class OptimizedPrompts(BaseModel):
     scenes: list[ScenePrompt]
     video: VideoPlan | None = None
     finishing: FinishingPlan | None = None  # how final_video stitches the clips
+
+    def finishing_plan(self) -> FinishingPlan:
+        """The prompt's finishing plan; documents stored before plans existed get cuts at
+        the clips' own rate (no conversion)."""
+        if self.finishing is not None:
+            return self.finishing
+        durations = [scene.duration_s for scene in self.scenes]
+        return plan_finishing(durations, self.video.fps, generated=False)
 
 
 def read_camera(text: str) -> CameraMotion:

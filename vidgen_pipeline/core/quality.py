@@ -264,7 +264,7 @@ def assess(frames: Iterable[np.ndarray], fps: float, cuts: Sequence[int] = ()) -
     ``frames``: RGB uint8 frames of one size (an array ``(T, H, W, 3)`` or any iterable);
     ``fps``: the clip's rate (sets the one-second window of the frozen check and the
     duration); ``cuts``: for a whole video, the first frame index of each scene after the
-    first (``postprod.cut_frames``), so hard cuts do not count as flicker. Raises
+    first (``finishing.timing.cut_frames``), so hard cuts do not count as flicker. Raises
     ``QualityError`` for no frames or frames of the wrong shape or type.
     """
     assessor = Assessor(fps)

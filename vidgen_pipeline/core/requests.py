@@ -11,10 +11,14 @@ import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.fields import FieldInfo
 from upath import UPath
 
 from vidgen_pipeline.core.storage import atomic_write_bytes
@@ -27,40 +31,253 @@ class PromptError(ValueError):
     """A prompt request that cannot be used, with a message for the user."""
 
 
+FINISHING_GROUP = "finishing (frame rate, transitions, encoding)"
+
+
+@dataclass(frozen=True)
+class Flag:
+    """How ``vidgen generate`` asks for a setting (``cli.py`` builds the option from it).
+
+    ``parse``: ``positive_int``, ``positive_float`` or ``non_negative_float`` (a bounded
+    number, refused by the parser in one line); ``None`` parses the field's own type. The
+    field's type also decides the option's kind: ``bool`` a flag, ``list[...]`` a repeatable
+    option, ``Literal[...]`` a choice (unless ``choices`` is given).
+    """
+
+    name: str
+    metavar: str | None = None
+    help: str | None = None
+    parse: str | None = None
+    choices: Sequence | None = None
+    group: str | None = None  # an argument group's title; None: the command's own options
+
+
+@dataclass(frozen=True)
+class Column:
+    """How a prompt dataset holds a setting: the column's name, other names it may have, and
+    ``cell``, the reader of its values in ``core/dataset_cells.py`` (``None``: the reader of
+    the field's type: text, whole number, number, yes/no or a list)."""
+
+    name: str
+    aliases: tuple[str, ...] = ()
+    cell: str | None = None
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Where a per-prompt setting can be given besides Python: on the command line, in the
+    Launchpad's ``add_prompt`` config (with the field's description) and as a dataset
+    column. One of these on a field of ``GenerationSettings`` is all a new setting needs."""
+
+    flag: Flag | None = None
+    launchpad: bool = False
+    column: Column | None = None
+
+
 class GenerationSettings(BaseModel):
-    """Per-prompt overrides; ``None`` means "use the resource's default"."""
+    """Per-prompt overrides; ``None`` means "use the resource's default".
+
+    Each field says where it can be set (``Setting``); the CLI options, the Launchpad config
+    and the dataset columns are built from these, in this order.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    style: str | None = None
-    duration_s: float | None = Field(default=None, description="target length of the video")
-    scenes: int | None = Field(default=None, description="number of scenes")
-    seed: int | None = None
-    script_model: str | None = None
-    keyframe_model: str | None = None
-    keyframe_steps: int | None = None
-    video_model: str | None = None
-    device: str | None = None
-    steps: int | None = None
-    frames: int | None = None
-    width: int | None = None
-    height: int | None = None
-    fps: float | None = Field(default=None, description="the rate clips are generated at")
-    # The first scene's start (image-capable families; the animatic's first card): a path
-    # until the request is registered, then its reference in the storage (core/images.py).
-    image: str | None = Field(default=None, description="the first scene starts from it")
-    # Finishing (see core/finishing.py): None means the post_production resource's default.
-    output_fps: float | None = Field(default=None, gt=0, le=120, description="final video rate")
-    interpolate: int | None = Field(
-        default=None, ge=1, le=4, description="frame-rate multiplier by optical flow (1: off)"
+    video_model: Annotated[
+        str | None,
+        Setting(
+            flag=Flag(
+                "--video-model",
+                "NAME_OR_PATH",
+                "auto (default), svd-xt, svd, animatelcm-svd-xt, modelscope-t2v, "
+                "animatediff, animatic, a hub id or a local folder",
+            ),
+            launchpad=True,
+            column=Column("video_model", cell="video_model"),
+        ),
+    ] = Field(default=None, description="auto, animatic, or a model name/path")
+    keyframe_model: Annotated[
+        str | None,
+        Setting(
+            flag=Flag("--keyframe-model", "NAME_OR_PATH", "cards (default)"),
+            column=Column("keyframe_model", cell="keyframe_model"),
+        ),
+    ] = None
+    keyframe_steps: Annotated[
+        int | None,
+        Setting(
+            flag=Flag("--keyframe-steps", "N", "text-to-image denoising steps", "positive_int")
+        ),
+    ] = None
+    script_model: Annotated[
+        str | None,
+        Setting(
+            flag=Flag("--script-model", "NAME_OR_PATH", "rules (default)"),
+            column=Column("script_model"),
+        ),
+    ] = None
+    device: Annotated[
+        str | None, Setting(flag=Flag("--device", choices=("auto", "cpu", "cuda")))
+    ] = None
+    steps: Annotated[
+        int | None, Setting(flag=Flag("--steps", "N", "denoising steps", "positive_int"))
+    ] = None
+    frames: Annotated[
+        int | None,
+        Setting(flag=Flag("--frames", "N", "frames per generated clip", "positive_int")),
+    ] = None
+    width: Annotated[
+        int | None, Setting(flag=Flag("--width", "W", parse="positive_int"), launchpad=True)
+    ] = None
+    height: Annotated[
+        int | None, Setting(flag=Flag("--height", "H", parse="positive_int"), launchpad=True)
+    ] = None
+    fps: Annotated[
+        float | None, Setting(flag=Flag("--fps", "N", parse="positive_float"), launchpad=True)
+    ] = Field(default=None, description="rate the clips are generated at")
+    image: Annotated[
+        str | None,
+        Setting(
+            flag=Flag(
+                "--image",
+                "PATH",
+                "the first scene starts from this image (image-capable models; the "
+                "animatic's first card)",
+            ),
+            launchpad=True,
+            column=Column("image", cell="text"),
+        ),
+    ] = Field(
+        default=None,
+        description="an image the first scene starts from: a file under VIDGEN_HOME/inputs "
+        "(or a folder in video_generator.image_dirs); stored as inputs/<sha256>.<ext>",
     )
-    transition: Literal["cut", "crossfade"] | None = None
-    transition_s: float | None = Field(default=None, ge=0, le=10, description="crossfade, s")
-    fade_s: float | None = Field(default=None, ge=0, le=10, description="fade in/out, s")
-    crf: int | None = Field(default=None, ge=0, le=51, description="x264 quality")
-    bitrate: str | None = Field(
-        default=None, pattern=r"^[1-9][0-9]*[kKmM]?$", description="e.g. 5000k (instead of crf)"
+    seed: Annotated[
+        int | None,
+        Setting(flag=Flag("--seed", "N"), launchpad=True, column=Column("seed", cell="seed")),
+    ] = None
+    scenes: Annotated[
+        int | None,
+        Setting(
+            flag=Flag("--scenes", "N", "number of scenes"),
+            launchpad=True,
+            column=Column("scenes", cell="count"),
+        ),
+    ] = Field(default=None, description="number of scenes")
+    duration_s: Annotated[
+        float | None,
+        Setting(
+            flag=Flag("--duration", "SECONDS", "target length (default 8)"),
+            launchpad=True,
+            column=Column("duration", aliases=("duration_s",), cell="seconds"),
+        ),
+    ] = Field(default=None, description="target length in seconds")
+    style: Annotated[
+        str | None,
+        Setting(
+            flag=Flag("--style", help="cinematic (default), documentary, anime, watercolor, none"),
+            launchpad=True,
+            column=Column("style", cell="style"),
+        ),
+    ] = Field(default=None, description="cinematic, documentary, anime, watercolor, none")
+    # Finishing (see core/finishing/plan.py): None means the finishing resource's default.
+    interpolate: Annotated[
+        int | None,
+        Setting(
+            flag=Flag(
+                "--interpolate",
+                "N",
+                "frame-rate multiplier by optical flow, 1..4 (1: none; default: up to 24 fps)",
+                choices=range(1, 5),
+                group=FINISHING_GROUP,
+            ),
+            launchpad=True,
+        ),
+    ] = Field(default=None, ge=1, le=4, description="1..4: optical-flow frames")
+    output_fps: Annotated[
+        float | None,
+        Setting(
+            flag=Flag(
+                "--output-fps", "N", "final video rate", "positive_float", group=FINISHING_GROUP
+            ),
+            launchpad=True,
+        ),
+    ] = Field(default=None, gt=0, le=120, description="final video rate")
+    transition: Annotated[
+        Literal["cut", "crossfade"] | None,
+        Setting(
+            flag=Flag("--transition", help="between scenes", group=FINISHING_GROUP), launchpad=True
+        ),
+    ] = Field(default=None, description="cut or crossfade")
+    transition_s: Annotated[
+        float | None,
+        Setting(
+            flag=Flag(
+                "--transition-seconds",
+                "S",
+                "crossfade length",
+                "non_negative_float",
+                group=FINISHING_GROUP,
+            ),
+            launchpad=True,
+        ),
+    ] = Field(default=None, ge=0, le=10, description="crossfade length, seconds")
+    fade_s: Annotated[
+        float | None,
+        Setting(
+            flag=Flag(
+                "--fade", "S", "fade in and out", "non_negative_float", group=FINISHING_GROUP
+            ),
+            launchpad=True,
+        ),
+    ] = Field(default=None, ge=0, le=10, description="fade in and out, seconds")
+    crf: Annotated[
+        int | None,
+        Setting(
+            flag=Flag(
+                "--crf", "N", "x264 quality 0..51 (18)", choices=range(0, 52), group=FINISHING_GROUP
+            ),
+            launchpad=True,
+        ),
+    ] = Field(default=None, ge=0, le=51, description="x264 quality 0..51")
+    bitrate: Annotated[
+        str | None,
+        Setting(
+            flag=Flag(
+                "--bitrate", "RATE", "e.g. 5000k: average bitrate, not CRF", group=FINISHING_GROUP
+            ),
+            launchpad=True,
+        ),
+    ] = Field(
+        default=None, pattern=r"^[1-9][0-9]*[kKmM]?$", description="e.g. 5000k: instead of crf"
     )
+
+
+def settings_fields(
+    model: type[BaseModel] = GenerationSettings,
+) -> list[tuple[str, FieldInfo, Setting]]:
+    """``(name, field, setting)`` for each field of ``model`` that says where it can be set,
+    in the model's order."""
+    found = []
+    for name, info in model.model_fields.items():
+        setting = next((m for m in info.metadata if isinstance(m, Setting)), None)
+        if setting is not None:
+            found.append((name, info, setting))
+    return found
+
+
+def value_type(info: FieldInfo) -> tuple[Any, bool]:
+    """A field's type without ``None``, and whether it is a list: ``int | None`` gives
+    ``(int, False)``, ``list[str] | None`` gives ``(str, True)``,
+    ``Literal["a", "b"] | None`` gives ``(Literal["a", "b"], False)``."""
+    annotation = info.annotation
+    if get_origin(annotation) in (Union, UnionType):
+        kinds = [a for a in get_args(annotation) if a is not type(None)]
+        annotation = kinds[0] if len(kinds) == 1 else annotation
+    if get_origin(annotation) is list:
+        (item,) = get_args(annotation) or (str,)
+        return item, True
+    return annotation, False
 
 
 class PromptRequest(BaseModel):
@@ -141,17 +358,18 @@ class PromptStore:
     def __init__(self, base_path: str | Path):
         self.base = UPath(base_path)
 
-    def _path(self, partition_key: str) -> UPath:
+    def path_for(self, partition_key: str) -> UPath:
+        """Where the request of ``partition_key`` is stored (always inside the base path)."""
         return self.base / f"{safe_path_component(partition_key)}.json"
 
     def put(self, request: PromptRequest) -> str:
         key = request.partition_key
         data = request.model_dump_json(indent=2).encode()
-        atomic_write_bytes(self._path(key), data)
+        atomic_write_bytes(self.path_for(key), data)
         return key
 
     def get(self, partition_key: str) -> PromptRequest | None:
-        path = self._path(partition_key)
+        path = self.path_for(partition_key)
         if not path.exists():
             return None
         return PromptRequest.model_validate(json.loads(path.read_text(encoding="utf-8")))

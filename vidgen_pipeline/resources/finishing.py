@@ -1,4 +1,4 @@
-"""The post-production resource: defaults for how clips are finished into the final video."""
+"""The finishing resource: defaults for how clips are finished into the final video."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from vidgen_pipeline.core.finishing import FinishingPlan, plan_finishing
+from vidgen_pipeline.core.finishing.plan import FinishingPlan, plan_finishing
 from vidgen_pipeline.core.media import DEFAULT_CRF, DEFAULT_PRESET
 from vidgen_pipeline.core.requests import GenerationSettings
 
 
-class PostProduction(ConfigurableResource):
+class Finishing(ConfigurableResource):
     """Frame interpolation, transitions, fades and H.264 settings (a prompt's own settings
     win over these)."""
 
