@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -118,3 +120,97 @@ def test_the_animatic_starts_from_the_users_image(stored):
     assert first.info["fitted"].startswith("320x200 scaled by 0.4 to cover 128x72")
     assert first.image.size == (128, 72) and first.image.getpixel((64, 36)) == (200, 40, 30)
     assert second.info["source"] == "cards"
+
+
+# ------------------------------------------------------- where an image may come from
+
+
+def test_the_cli_starts_ltx_video_from_the_users_image(tmp_path):
+    import subprocess
+
+    from vidgen_pipeline.core.media import probe_video
+    from vidgen_pipeline.testing.tiny_ltx import save_tiny_ltx_video
+    from vidgen_pipeline_tests.conftest import VIDGEN, cli_env
+
+    ltx = save_tiny_ltx_video(tmp_path / "ltx")
+    home = tmp_path / "home"
+    env = {**cli_env(home), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    common = ["--width", "64", "--height", "64", "--fps", "8", "--steps", "2", "--duration", "1"]
+    done = subprocess.run(
+        [
+            *VIDGEN,
+            "generate",
+            "A kite.",
+            "--video-model",
+            str(ltx),
+            "--image",
+            str(photo(tmp_path / "kite.png")),
+            *common,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    assert probe_video(Path(done.stdout.strip().splitlines()[-1])).frame_count == 24
+    assert list((home / "storage" / "inputs").iterdir())  # stored by digest
+    for args, reason in (
+        (["--image", str(tmp_path / "nope.png")], "no such file"),
+        (
+            ["--image", str(photo(tmp_path / "x.png")), "--video-model", "animatediff"],
+            "cannot start from an image",
+        ),
+    ):
+        bad = subprocess.run(
+            [*VIDGEN, "generate", "A kite.", *args, *common],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert bad.returncode == 2 and reason in bad.stderr
+        assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+
+
+def test_the_launchpad_reads_images_only_from_the_inputs_folder(instance, vidgen_home, tmp_path):
+    from vidgen_pipeline.definitions import defs
+    from vidgen_pipeline.resources import PromptStoreResource
+
+    def add(image: str):
+        config = {"prompt": "A red door.", "image": image, "width": 64, "height": 64}
+        return defs.resolve_job_def("add_prompt_job").execute_in_process(
+            instance=instance,
+            run_config={"ops": {"add_prompt": {"config": config}}},
+            raise_on_error=False,
+        )
+
+    secret = photo(tmp_path / "secret.png")
+    refused = add(str(secret))
+    assert not refused.success
+    (failure,) = [e for e in refused.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "only files under the allowed folders" in failure.event_specific_data.error.message
+    (vidgen_home / "inputs").mkdir()
+    photo(vidgen_home / "inputs" / "door.png")
+    added = add("door.png")  # relative to VIDGEN_HOME/inputs
+    assert added.success
+    stored = PromptStoreResource().store().get(added.output_for_node("add_prompt"))
+    assert images.is_reference(stored.settings.image)
+
+
+def test_a_dataset_reads_images_beside_it_and_refuses_others(vidgen_home, tmp_path):
+    from vidgen_pipeline.core.datasets import read_dataset
+
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    photo(folder / "door.png")
+    photo(tmp_path / "outside.png")
+    (folder / "shots.csv").write_text(
+        "prompt,image\nA red door.,door.png\nA blue door.,../outside.png\nA wall.,\n"
+    )
+    result = read_dataset(folder / "shots.csv")
+    assert [r.request.text for r in result.entries] == ["A red door.", "A wall."]
+    assert images.is_reference(result.entries[0].request.settings.image)
+    assert result.entries[1].request.settings.image is None
+    (problem,) = result.errors
+    assert problem.line == 3 and "only files under the allowed folders" in problem.message

@@ -76,6 +76,9 @@ def plan_video(generator, settings: GenerationSettings, keyframes) -> VideoPlan:
     if name == "auto":
         choice = _auto(generator, device, precision, keyframes)
     else:
+        known = VIDEO_MODELS.get(name)
+        if settings.image and known is not None and known.inputs.image == "none":
+            _refuse_image(name)  # before looking for its weights
         choice = _named(generator, name, precision, notes)
     if generator.unet_weights and choice.unet is None:
         notes.append(f"unet_weights ignored: {choice.label} has no replacement UNet")
@@ -381,13 +384,17 @@ def _plan_image(plan: VideoPlan, settings: GenerationSettings) -> None:
     if not settings.image:
         return
     if plan.image_input == "none":
-        capable = [e.name for e in VIDEO_MODELS.values() if e.inputs.image != "none"]
-        raise ModelChoiceError(
-            f"{plan.model} makes video from text only and cannot start from an image; "
-            f"image-capable models: {', '.join(capable)}"
-        )
+        _refuse_image(plan.model)
     stored_image(settings.image)  # a registered input that decodes
     plan.image_path = settings.image
+
+
+def _refuse_image(model: str) -> None:
+    capable = [e.name for e in VIDEO_MODELS.values() if e.inputs.image != "none"]
+    raise ModelChoiceError(
+        f"{model} makes video from text only and cannot start from an image; "
+        f"image-capable models: {', '.join(capable)}"
+    )
 
 
 def _plan_keyframes(plan: VideoPlan, settings, keyframes, device: str) -> None:
