@@ -149,6 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--partition", action="append", metavar="KEY", help="only this partition (repeatable)"
     )
     back.set_defaults(func=backfill)
+
+    models = commands.add_parser(
+        "models",
+        help="the registry's video models: what they take, native output, VRAM estimate, "
+        "the languages their text encoder reads, whether their weights are here",
+    )
+    models.set_defaults(func=list_models)
     return parser
 
 
@@ -382,6 +389,24 @@ def backfill(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
+    return 0
+
+
+def list_models(args: argparse.Namespace) -> int:
+    """One line per registry model; weights are looked for offline, as a run would."""
+    from vidgen_pipeline.families.registry import model_rows
+
+    header = ("name", "family", "takes", "native output", "VRAM", "reads", "weights")
+    rows = [
+        (r.name, r.family, r.kind, r.output, f"~{r.vram_gb:g} GB" if r.vram_gb else "-")
+        + (r.languages, r.weights)
+        for r in model_rows()
+    ]
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        print(
+            "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1]
+        )
     return 0
 
 

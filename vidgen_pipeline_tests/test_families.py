@@ -309,3 +309,29 @@ def test_auto_picks_the_first_model_whose_weights_are_here_and_fit():
     name, reason = pick_auto({"svd-xt": "VIDGEN_HOME/models"}, 8.0)
     assert name is None
     assert "wan2.2-ti2v-5b: no weights" in reason and "svd-xt: needs ~16 GB, 8 GB free" in reason
+
+
+def test_vidgen_models_lists_every_entry_and_whether_its_weights_are_here(
+    vidgen_home, tiny, capsys
+):
+    from vidgen_pipeline.cli import main
+
+    shutil.copytree(tiny["ltx-video"], vidgen_home / "models" / "ltx-video")
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == [
+        "name",
+        "family",
+        "takes",
+        "native",
+        "output",
+        "VRAM",
+        "reads",
+        "weights",
+    ]
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert set(rows) == set(VIDEO_MODELS)
+    assert "text+image" in rows["ltx-video"] and "~16 GB" in rows["ltx-video"]
+    assert rows["ltx-video"].endswith(f"VIDGEN_HOME/models: {vidgen_home / 'models' / 'ltx-video'}")
+    assert rows["wan2.2-ti2v-5b"].split()[-1] == "absent" and "zh, en" in rows["wan2.2-ti2v-5b"]
+    assert "121 x 1280x704 at 24 fps" in rows["wan2.2-ti2v-5b"]

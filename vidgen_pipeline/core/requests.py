@@ -89,8 +89,9 @@ class GenerationSettings(BaseModel):
             flag=Flag(
                 "--video-model",
                 "NAME_OR_PATH",
-                "auto (default), svd-xt, svd, animatelcm-svd-xt, modelscope-t2v, "
-                "animatediff, animatic, a hub id or a local folder",
+                "auto (default), a registry name (vidgen models lists them: wan2.1-t2v-1.3b, "
+                "wan2.2-ti2v-5b, ltx-video, cogvideox-5b, hunyuanvideo-1.5-480p, svd-xt, ...), "
+                "animatic, a hub id or a local folder",
             ),
             launchpad=True,
             column=Column("video_model", cell="video_model"),
