@@ -335,3 +335,27 @@ def test_vidgen_models_lists_every_entry_and_whether_its_weights_are_here(
     assert rows["ltx-video"].endswith(f"VIDGEN_HOME/models: {vidgen_home / 'models' / 'ltx-video'}")
     assert rows["wan2.2-ti2v-5b"].split()[-1] == "absent" and "zh, en" in rows["wan2.2-ti2v-5b"]
     assert "121 x 1280x704 at 24 fps" in rows["wan2.2-ti2v-5b"]
+
+
+def test_vidgen_generate_makes_a_wan_video_from_a_chinese_prompt(tiny, tmp_path):
+    """Wan's umT5 reads Chinese: the storyboard's own words reach it (no translation)."""
+    import subprocess
+
+    from vidgen_pipeline_tests.conftest import VIDGEN, cli_env
+
+    home = tmp_path / "home"
+    env = {**cli_env(home), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    args = ["--video-model", str(tiny["wan2.1-t2v"]), "--frames", "10", "--duration", "2"]
+    size = ["--width", "32", "--height", "32", "--fps", "8", "--steps", "2", "--seed", "4"]
+    done = subprocess.run(
+        [*VIDGEN, "generate", "一只熊猫在竹林里吃竹子。熊猫抬头看镜头。", *args, *size],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "frames 10 -> 13: this model makes 4k+1 frames per clip" in done.stderr
+    assert "loaded WanPipeline" in done.stderr and "prompts stay in Chinese" not in done.stderr
+    facts = probe_video(Path(done.stdout.strip().splitlines()[-1]))
+    assert (facts.width, facts.height, facts.frame_count) == (32, 32, 48)

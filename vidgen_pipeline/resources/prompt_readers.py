@@ -53,7 +53,7 @@ def prompt_readers(
     keyframe = _clip_reader(keyframe_folder, texts.english()) if keyframe_folder else None
     readers = Readers(reader, keyframe, plan.negative_prompt)
     if not reads_chinese:
-        _warn_chinese(readers, texts, plan.weights_path, f"{plan.text_encoder} reads English")
+        _warn_chinese(readers, texts, True, f"{plan.text_encoder} reads English")
     return _labelled(readers, texts, reader, plan.weights_path)
 
 
@@ -62,8 +62,9 @@ def _clip_reader(folder: str | None, texts) -> PromptReader:
     return PromptReader(limit, count, "clip", texts)
 
 
-def _warn_chinese(readers: Readers, texts, encoder: str | None, why: str) -> None:
-    if encoder and texts.language == "zh" and texts.english() is None:
+def _warn_chinese(readers: Readers, texts, read: bool | str | None, why: str) -> None:
+    """Say so when a Chinese storyboard reaches an encoder (``read``) that reads English."""
+    if read and texts.language == "zh" and texts.english() is None:
         readers.warnings.append(
             f"the prompts stay in Chinese: {why}; set script_model to an LLM to translate them"
         )
