@@ -405,7 +405,9 @@ def list_models(args: argparse.Namespace) -> int:
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header) - 1)]
     for row in [header, *rows]:
         print(
-            "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1]
+            "  ".join(str(cell).ljust(width) for cell, width in zip(row[:-1], widths, strict=True))
+            + "  "
+            + row[-1]
         )
     return 0
 

@@ -21,7 +21,7 @@ from vidgen_pipeline.core.requests import GenerationSettings
 from vidgen_pipeline.core.storyboard import write_storyboard
 from vidgen_pipeline.families.base import ClipRequest
 from vidgen_pipeline.families.registry import FAMILIES, VIDEO_MODELS
-from vidgen_pipeline.resources import KeyframeGenerator, VideoGenerator, runtime
+from vidgen_pipeline.resources import KeyframeGenerator, VideoGenerator, placement, runtime
 from vidgen_pipeline.testing.tiny_unet_models import (
     save_tiny_replacement_unet,
     save_tiny_sd,
@@ -54,7 +54,7 @@ def home(tmp_path, monkeypatch, tiny) -> Path:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
     monkeypatch.delenv("VIDGEN_ALLOW_DOWNLOAD", raising=False)
-    monkeypatch.delenv(runtime.RECIPE_ENV, raising=False)
+    monkeypatch.delenv(placement.RECIPE_ENV, raising=False)
     runtime.release_all()
     yield home
     runtime.release_all()
@@ -261,9 +261,9 @@ def test_recipe_setting_and_its_env_override(home, tiny, monkeypatch):
     with_unet(home, tiny)
     with pytest.raises(ModelChoiceError, match="recipe: unknown recipe 'turbo'"):
         plan_for(tiny, VideoGenerator(recipe="turbo", **SIZE))
-    assert runtime.recipe_for_placement("gpu", "cuda", "default").name == "default"
-    assert runtime.recipe_for_placement("gpu", "cuda", "none") is None
-    assert runtime.recipe_for_placement("gpu", "cpu", "fast") is None
-    monkeypatch.setenv(runtime.RECIPE_ENV, "low_memory")
-    assert runtime.recipe_for_placement("gpu", "cuda", "default").name == "low_memory"
+    assert placement.recipe_for("gpu", "cuda", "default").name == "default"
+    assert placement.recipe_for("gpu", "cuda", "none") is None
+    assert placement.recipe_for("gpu", "cpu", "fast") is None
+    monkeypatch.setenv(placement.RECIPE_ENV, "low_memory")
+    assert placement.recipe_for("gpu", "cuda", "default").name == "low_memory"
     assert VideoGenerator(recipe="fast").output_settings()["recipe"] == "fast"

@@ -26,6 +26,7 @@ from vidgen_pipeline.resources import (
     KeyframeGenerator,
     PromptStoreResource,
     VideoGenerator,
+    placement,
     runtime,
 )
 from vidgen_pipeline.testing.tiny_unet_models import save_all
@@ -302,17 +303,19 @@ def test_ladder_steps_down_and_reports_every_rung():
     assert result == (
         "frames",
         "sequential_offload",
-        ["gpu", "model_offload", "sequential_offload"],
+        ["gpu", "model_offload", "group_offload", "sequential_offload"],
     )
-    assert applied == ["model_offload", "sequential_offload"]
-    assert len(logs) == 2 and "stepping down to model_offload" in logs[0]
+    assert applied == ["model_offload", "group_offload", "sequential_offload"]
+    assert len(logs) == 3 and "stepping down to model_offload" in logs[0]
 
 
 def test_ladder_fails_on_the_last_rung_and_never_swallows_other_errors():
     def oom(_mode):
         raise torch.OutOfMemoryError("CUDA out of memory")
 
-    with pytest.raises(OutOfMemoryOnLastRung, match="gpu, model_offload, sequential_offload"):
+    with pytest.raises(
+        OutOfMemoryOnLastRung, match="gpu, model_offload, group_offload, sequential_offload"
+    ):
         run_with_ladder(
             "gpu", lambda m: None, oom, lambda e: isinstance(e, torch.OutOfMemoryError), print
         )
@@ -337,7 +340,7 @@ def test_injected_oom_steps_down_the_ladder_in_the_video_generator(vidgen_home, 
     forward = pipe.unet.forward
 
     def small_gpu(*args, **kwargs):  # the first two UNet passes run out of memory
-        modes.append(runtime.placement(pipe))
+        modes.append(placement.placement(pipe))
         if len(modes) <= 2:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return forward(*args, **kwargs)
@@ -346,8 +349,8 @@ def test_injected_oom_steps_down_the_ladder_in_the_video_generator(vidgen_home, 
     scene = optimize_prompts(write_storyboard("a cat", duration_s=1.0)).scenes[0]
     logs: list[str] = []
     clip = generator.render(plan, scene, None, 4, log=logs.append)
-    assert list(dict.fromkeys(modes)) == ["gpu", "model_offload", "sequential_offload"]
-    assert clip.info["memory_mode"] == "sequential_offload"
+    assert list(dict.fromkeys(modes)) == ["gpu", "model_offload", "group_offload"]
+    assert clip.info["memory_mode"] == "group_offload"
     assert clip.frames.shape == (4, 64, 64, 3)
     assert sum("stepping down" in line for line in logs) == 2
     runtime.release_all()

@@ -13,7 +13,7 @@ from vidgen_pipeline.core.models import ModelChoiceError
 from vidgen_pipeline.core.prompts import optimize_prompts
 from vidgen_pipeline.core.requests import GenerationSettings
 from vidgen_pipeline.core.storyboard import write_storyboard
-from vidgen_pipeline.resources import KeyframeGenerator, VideoGenerator, runtime
+from vidgen_pipeline.resources import KeyframeGenerator, VideoGenerator, placement, runtime
 from vidgen_pipeline.resources.keyframes import KeyframeBlocked
 from vidgen_pipeline.testing.layout import save_pipeline
 from vidgen_pipeline.testing.tiny_unet_models import save_tiny_sd, save_tiny_svd
@@ -90,22 +90,22 @@ def test_a_keyframe_blacked_out_by_the_safety_checker_fails_loudly(vidgen_home, 
 def test_keyframes_are_placed_without_compile(vidgen_home, tiny, monkeypatch):
     """A 2-step text-to-image model would pay minutes of torch.compile warm-up per process."""
     placed = []
-    real_place = runtime.place
+    real_place = placement.place_for_run
 
-    def spy(pipe, mode, device, attention, forward_chunking=False, recipe="auto"):
-        placed.append(recipe)
-        return real_place(pipe, mode, device, attention, forward_chunking, recipe)
+    def spy(pipe, mode, device, setting="auto", **options):
+        placed.append(setting)
+        return real_place(pipe, mode, device, setting, **options)
 
-    monkeypatch.setattr(runtime, "place", spy)
+    monkeypatch.setattr(placement, "place_for_run", spy)
     runtime.release_all()
     generator = KeyframeGenerator(cache=False)
     generator.make(*prompts_for(animatic_plan(str(tiny["sd"]), width=64, height=64)))
     generator.release()
     assert placed == ["default"]
     # What that recipe is on a whole CUDA GPU (this machine has none): no compilation.
-    recipe = runtime.recipe_for_placement("gpu", "cuda", placed[0])
-    assert recipe.name == "default" and not recipe.compile
-    assert runtime.recipe_for_placement("gpu", "cuda", "auto").compile  # the video model's
+    recipe = placement.recipe_for("gpu", "cuda", placed[0])
+    assert recipe.name == "default" and not recipe.compiles
+    assert placement.recipe_for("gpu", "cuda", "auto").compiles  # the video model's
 
 
 def test_a_size_the_keyframe_model_cannot_make_is_refused_at_plan_time(vidgen_home, tiny):

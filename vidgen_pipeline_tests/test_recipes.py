@@ -1,5 +1,7 @@
-"""Speed recipes on the tiny random SVD: fast matches default within the stated tolerance,
-every recipe applies on the CPU (CUDA-only parts degrade with a note), and the choices."""
+"""Speed recipes on tiny random SVD, Wan and LTX-Video: fast matches default within the
+stated tolerance, the cache recipe puts the family's step cache on and says so, every recipe
+applies on the CPU (CUDA-only parts degrade with a note), one placement function owns it all,
+and which recipe a run gets."""
 
 from __future__ import annotations
 
@@ -11,25 +13,37 @@ import torch
 
 from vidgen_pipeline.core import recipes
 from vidgen_pipeline.core.models import ModelChoiceError
-from vidgen_pipeline.resources import runtime
+from vidgen_pipeline.families.registry import FAMILIES
+from vidgen_pipeline.resources import placement, speedups
+from vidgen_pipeline.testing.tiny_ltx import save_tiny_ltx_video
 from vidgen_pipeline.testing.tiny_unet_models import save_tiny_svd
+from vidgen_pipeline.testing.tiny_wan import save_tiny_wan21_t2v
 
 SIZE = {"height": 64, "width": 64, "num_frames": 4}
 
 
 @pytest.fixture(scope="module")
-def svd_folder(tmp_path_factory):
-    return save_tiny_svd(tmp_path_factory.mktemp("recipes") / "svd")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("recipes")
+    return {
+        "svd": save_tiny_svd(root / "svd"),
+        "wan": save_tiny_wan21_t2v(root / "wan"),
+        "ltx-video": save_tiny_ltx_video(root / "ltx"),
+    }
+
+
+def load(folder):
+    """A fresh copy, loaded as users load it."""
+    from diffusers import DiffusionPipeline
+
+    loaded = DiffusionPipeline.from_pretrained(str(folder), use_safetensors=True)
+    loaded.set_progress_bar_config(disable=True)
+    return loaded
 
 
 @pytest.fixture
-def pipe(svd_folder):
-    """A fresh copy per test, loaded as users load it."""
-    from diffusers import StableVideoDiffusionPipeline
-
-    loaded = StableVideoDiffusionPipeline.from_pretrained(str(svd_folder), use_safetensors=True)
-    loaded.set_progress_bar_config(disable=True)
-    return loaded
+def pipe(folders):
+    return load(folders["svd"])
 
 
 def image():
@@ -53,13 +67,32 @@ def frames(pipe, decode_chunk_size=4):
     return np.asarray(out.frames[0], dtype=np.float64)
 
 
-def test_fast_matches_default_within_the_stated_tolerance(pipe, svd_folder):
-    from diffusers import StableVideoDiffusionPipeline
+def dit_frames(pipe, name, steps=2):
+    size = 32 if name == "wan" else 64
+    out = pipe(
+        prompt="a red fox trots through fresh snow",
+        height=size,
+        width=size,
+        num_frames=9,
+        num_inference_steps=steps,
+        max_sequence_length=16,
+        generator=torch.Generator("cpu").manual_seed(5),
+        output_type="np",
+    )
+    return np.asarray(out.frames[0], dtype=np.float64)
 
-    other = StableVideoDiffusionPipeline.from_pretrained(str(svd_folder), use_safetensors=True)
-    other.set_progress_bar_config(disable=True)
-    recipes.apply_recipe(pipe, recipes.DEFAULT, "cpu")
-    notes = recipes.apply_recipe(other, recipes.FAST, "cpu")
+
+def place(pipe, recipe, **options):
+    """As the bench does: the recipe's own memory mode and dtype, on this CPU."""
+    return placement.place(
+        pipe, placement.mode_of(recipe), "cpu", recipe, dtype=recipe.dtype, **options
+    )
+
+
+def test_fast_matches_default_within_the_stated_tolerance(pipe, folders):
+    other = load(folders["svd"])
+    place(pipe, recipes.DEFAULT)
+    notes = place(other, recipes.FAST)
     assert any(n.startswith("fused QKV in") and not n.startswith("fused QKV in 0") for n in notes)
     assert any(n.startswith("channels-last (") for n in notes)
     # The same decode grouping (4 frames at once) for both: SVD's temporal decoder mixes
@@ -69,21 +102,63 @@ def test_fast_matches_default_within_the_stated_tolerance(pipe, svd_folder):
     assert np.abs(fast - default).max() <= recipes.FAST_MAX_ABS_DIFF_CPU
 
 
-def test_the_compile_path_traces_on_the_cpu_and_keeps_the_output(pipe, svd_folder):
-    """Inductor's C++ warm-up is minutes on this CPU; Dynamo's tracing with the eager
-    backend runs the same code path (in-place module compile, channels-last, fused QKV)."""
-    from diffusers import StableVideoDiffusionPipeline
-
-    reference = frames(pipe)
-    compiled = StableVideoDiffusionPipeline.from_pretrained(str(svd_folder), use_safetensors=True)
-    compiled.set_progress_bar_config(disable=True)
+@pytest.mark.parametrize("name", ["wan", "ltx-video"])
+def test_fast_matches_default_on_the_diffusion_transformers(folders, name):
+    """The DiT path: regional compilation of the repeated blocks (Dynamo tracing with the
+    eager backend: Inductor's C++ warm-up is minutes on this CPU) and fused projections."""
+    reference = dit_frames(load(folders[name]), name)
+    fast = load(folders[name])
     recipe = replace(recipes.FAST, compile_on_cpu=True, compile_backend="eager")
-    notes = recipes.apply_recipe(compiled, recipe, "cpu")
-    assert any(n.startswith("torch.compile UNet + VAE decoder eager") for n in notes)
+    notes = place(fast, recipe)
+    compiled = [n for n in notes if n.startswith("torch.compile ")]
+    assert compiled and "blocks)" in compiled[0], notes  # the repeated blocks, not the whole
+    assert speedups.compiled_modules(fast)
+    out = dit_frames(fast, name)
+    assert np.abs(out - reference).max() <= recipes.FAST_MAX_ABS_DIFF_CPU
+    placement.reset(fast)
+    assert not speedups.compiled_modules(fast)
+    torch._dynamo.reset()
+
+
+@pytest.mark.parametrize("name", ["wan", "ltx-video"])
+def test_the_cache_recipe_puts_the_step_cache_on_and_says_so(folders, name):
+    family = FAMILIES["wan" if name == "wan" else "ltx-video"]
+    exact = dit_frames(load(folders[name]), name, steps=6)
+    cached = load(folders[name])
+    threshold = 10.0  # so high that every step after the first reuses the cached blocks
+    notes = place(cached, recipes.CACHE, step_cache=family.step_cache(threshold))
+    assert f"FirstBlockCache threshold {threshold:g}" in notes
+    assert placement.applied_recipe(cached).name == "cache"
+    calls = []
+    model = cached.transformer
+    block = (getattr(model, "blocks", None) or model.transformer_blocks)[-1]
+    inner = getattr(block, "ffn", None) or block.ff  # runs only when the block really runs
+    hook = inner.register_forward_hook(lambda *_: calls.append(1))
+    out = dit_frames(cached, name, steps=6)
+    hook.remove()
+    # With the cache, the last block runs for the first step only (guidance doubles it).
+    assert 0 < len(calls) < 6 and np.isfinite(out).all()
+    assert np.abs(out - exact).max() > 0  # not exact: why it is never a default
+    placement.reset(cached)
+    assert not getattr(cached.transformer, "is_cache_enabled", False)
+    assert placement.recipe_for("gpu", "cuda", "auto").name == "fast"  # auto never caches
+
+
+def test_the_unet_families_have_no_step_cache(pipe):
+    notes = place(pipe, recipes.CACHE, step_cache=FAMILIES["svd"].step_cache(None))
+    assert "step cache: this family has none (the recipe runs as fast)" in notes
+
+
+def test_the_compile_path_traces_on_the_cpu_and_keeps_the_output(pipe, folders):
+    reference = frames(pipe)
+    compiled = load(folders["svd"])
+    recipe = replace(recipes.FAST, compile_on_cpu=True, compile_backend="eager")
+    notes = place(compiled, recipe)
+    assert any(n.startswith("torch.compile unet + VAE decoder eager") for n in notes)
     assert compiled.unet._compiled_call_impl is not None
     out = frames(compiled)
     assert np.abs(out - reference).max() <= recipes.FAST_MAX_ABS_DIFF_CPU
-    recipes.reset_recipe(compiled)
+    placement.reset(compiled)
     assert compiled.unet._compiled_call_impl is None
     torch._dynamo.reset()
 
@@ -91,18 +166,18 @@ def test_the_compile_path_traces_on_the_cpu_and_keeps_the_output(pipe, svd_folde
 @pytest.mark.parametrize("name", [*recipes.RECIPES, *recipes.VARIANTS])
 def test_every_recipe_applies_on_the_cpu_with_notes(pipe, name):
     recipe = recipes.get_recipe(name)
-    notes = recipes.apply_recipe(pipe, recipe, "cpu")
-    assert recipes.applied_recipe(pipe).name == name
+    notes = place(pipe, recipe)
+    assert placement.applied_recipe(pipe).name == name
     if recipe.dtype in ("fp16", "bf16"):
         assert f"{recipe.dtype} skipped on the CPU: fp32" in notes
     if recipe.offload:
-        assert "model CPU offload skipped: CUDA only" in notes
+        assert f"{recipe.offload}_offload skipped: CUDA only" in notes
     if recipe.xformers:
         assert "xFormers skipped: CUDA only; PyTorch SDPA" in notes
-    if recipe.compile:
+    if recipe.compiles:
         assert "torch.compile skipped on the CPU (the recipe targets CUDA)" in notes
     assert pipe.unet.dtype == torch.float32 and pipe.device.type == "cpu"
-    if name in recipes.RECIPES:  # the variants differ from fast only in CUDA settings
+    if name in recipes.RECIPES:  # the variants differ from theirs only in CUDA settings
         out = frames(pipe, decode_chunk_size=2)
         assert out.shape == (4, 64, 64, 3) and np.isfinite(out).all()
 
@@ -110,65 +185,55 @@ def test_every_recipe_applies_on_the_cpu_with_notes(pipe, name):
 def test_reset_undoes_what_the_recipe_did(pipe):
     from diffusers.models.attention_processor import AttnProcessor2_0
 
-    recipes.apply_recipe(pipe, recipes.FAST, "cpu")
+    place(pipe, recipes.FAST)
     assert "decode_latents" in vars(pipe)
-    recipes.reset_recipe(pipe)
-    assert recipes.applied_recipe(pipe) is None
+    placement.reset(pipe)
+    assert placement.applied_recipe(pipe) is None
     assert "decode_latents" not in vars(pipe)
     processors = {type(p) for p in pipe.unet.attn_processors.values()}
     assert processors == {AttnProcessor2_0}
     conv = pipe.unet.conv_in.weight
     assert conv.is_contiguous()
-
-
-def test_default_recipe_for_device_and_memory():
-    assert recipes.default_recipe_for("cpu") is recipes.PLAIN
-    assert recipes.default_recipe_for("cpu", 80) is recipes.PLAIN
-    assert recipes.default_recipe_for("cuda", 141) is recipes.FAST
-    assert recipes.default_recipe_for("cuda", 24) is recipes.FAST  # 16 GB x 1.25 = 20
-    assert recipes.default_recipe_for("cuda", 12) is recipes.LOW_MEMORY
-    assert recipes.default_recipe_for("cuda", 12, need_gb=8) is recipes.FAST
-    assert recipes.default_recipe_for("cuda", None) is recipes.FAST
     with pytest.raises(ValueError, match="unknown recipe 'turbo'"):
         recipes.get_recipe("turbo")
 
 
-def test_placement_recipe_is_fast_on_a_whole_gpu_low_memory_offloaded_none_on_cpu(
-    monkeypatch,
-):
-    monkeypatch.delenv(runtime.RECIPE_ENV, raising=False)
-    assert runtime.recipe_for_placement("cpu", "cpu") is None
-    assert runtime.recipe_for_placement("gpu", "cpu") is None
-    fast = runtime.recipe_for_placement("gpu", "cuda")
-    assert fast.name == "fast" and fast.compile and fast.channels_last
-    # place() owns dtype, device and offload; the caller owns the decode chunk.
+def test_a_run_gets_fast_on_a_whole_gpu_low_memory_offloaded_none_on_cpu(monkeypatch):
+    monkeypatch.delenv(placement.RECIPE_ENV, raising=False)
+    assert placement.recipe_for("cpu", "cpu") is None
+    assert placement.recipe_for("gpu", "cpu") is None
+    fast = placement.recipe_for("gpu", "cuda")
+    assert fast.name == "fast" and fast.compile == "regional" and fast.channels_last
+    # The placement owns dtype, device and offload; the caller owns the decode chunk.
     assert fast.dtype is None and fast.offload is None and fast.decode_chunk_size is None
-    for mode in ("model_offload", "sequential_offload"):
-        low = runtime.recipe_for_placement(mode, "cuda")
-        assert low.name == "low_memory" and low.forward_chunking and low.offload is None
-    monkeypatch.setenv(runtime.RECIPE_ENV, "none")
-    assert runtime.recipe_for_placement("gpu", "cuda") is None
-    monkeypatch.setenv(runtime.RECIPE_ENV, "default")
-    assert runtime.recipe_for_placement("gpu", "cuda").name == "default"
-    monkeypatch.setenv(runtime.RECIPE_ENV, "turbo")
+    for mode in ("model_offload", "group_offload", "sequential_offload"):
+        low = placement.recipe_for(mode, "cuda")
+        assert low.name == "low_memory" and low.vae_tiling and low.offload is None
+    monkeypatch.setenv(placement.RECIPE_ENV, "none")
+    assert placement.recipe_for("gpu", "cuda") is None
+    monkeypatch.setenv(placement.RECIPE_ENV, "default")
+    assert placement.recipe_for("gpu", "cuda").name == "default"
+    monkeypatch.setenv(placement.RECIPE_ENV, "turbo")
     with pytest.raises(ModelChoiceError, match="VIDGEN_RECIPE: unknown recipe 'turbo'"):
-        runtime.recipe_for_placement("gpu", "cuda")
+        placement.recipe_for("gpu", "cuda")
 
 
-def test_place_on_the_cpu_is_unchanged_and_a_cuda_recipe_is_applied_once(pipe, monkeypatch):
-    monkeypatch.delenv(runtime.RECIPE_ENV, raising=False)
-    runtime.place(pipe, "cpu", "cpu", "sdpa")
-    assert recipes.applied_recipe(pipe) is None
-    # The placement recipe's bookkeeping, without a GPU: once per pipeline and mode.
-    monkeypatch.setattr(torch._dynamo.config, "suppress_errors", False)
-    monkeypatch.setattr(recipes, "_compile", lambda pipe, recipe, cuda: ["compile stubbed"])
-    first = runtime.apply_placement_recipe(pipe, "gpu", "cuda")
-    assert "compile stubbed" in first and recipes.applied_recipe(pipe).name == "fast"
+def test_a_runs_recipe_is_applied_once_per_mode(pipe, monkeypatch):
+    monkeypatch.delenv(placement.RECIPE_ENV, raising=False)
+    placement.place_for_run(pipe, "cpu", "cpu")
+    assert placement.applied_recipe(pipe) is None
+    # The run's bookkeeping, without a GPU: once per pipeline and mode.
+    monkeypatch.setattr(
+        speedups, "compile_pipeline", lambda pipe, recipe, cuda: ["compile stubbed"]
+    )
+    monkeypatch.setattr(placement, "_memory", lambda *args: None)  # no CUDA device to move to
+    first = placement.place_for_run(pipe, "gpu", "cuda")
+    assert "compile stubbed" in first and placement.applied_recipe(pipe).name == "fast"
     fused = pipe.unet.down_blocks[0].attentions[0].transformer_blocks[0].attn1.to_qkv
-    assert runtime.apply_placement_recipe(pipe, "gpu", "cuda") == first
+    assert placement.place_for_run(pipe, "gpu", "cuda") == first
     assert pipe.unet.down_blocks[0].attentions[0].transformer_blocks[0].attn1.to_qkv is fused
     # Stepping down the memory ladder swaps fast for low_memory.
-    runtime.apply_placement_recipe(pipe, "model_offload", "cuda")
-    assert recipes.applied_recipe(pipe).name == "low_memory"
+    placement.place_for_run(pipe, "model_offload", "cuda")
+    assert placement.applied_recipe(pipe).name == "low_memory"
     assert not hasattr(pipe.unet.down_blocks[0].attentions[0].transformer_blocks[0].attn1, "to_qkv")
-    runtime.release(pipe)
+    placement.forget(pipe)

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-LADDER = ("gpu", "model_offload", "sequential_offload")
+LADDER = ("gpu", "model_offload", "group_offload", "sequential_offload")
 
 
 class OutOfMemoryOnLastRung(RuntimeError):

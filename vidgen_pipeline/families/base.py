@@ -191,6 +191,17 @@ class Family:
         """Call settings taken from the video resource's config (SVD's noise augmentation)."""
         return {}
 
+    def step_cache(self, threshold: float | None):
+        """The step cache the ``cache`` recipe puts on this family's denoiser (a diffusers
+        cache config), or None: First Block Cache on the diffusion transformers."""
+        if self.denoisers[:1] != ("transformer",):
+            return None
+        from diffusers import FirstBlockCacheConfig
+
+        from vidgen_pipeline.core.recipes import CACHE_THRESHOLD
+
+        return FirstBlockCacheConfig(threshold=threshold or CACHE_THRESHOLD)
+
     def component_dtypes(self, dtype: str) -> dict[str, str]:
         """Components loaded in another dtype than the pipeline's (Wan's VAE in fp32)."""
         return {}

@@ -25,7 +25,7 @@ from vidgen_pipeline.core.prompts import OptimizedPrompts
 from vidgen_pipeline.core.scene_cache import KeyframeCache, weights_revision
 from vidgen_pipeline.core.storyboard import Storyboard
 from vidgen_pipeline.core.weights import ResolvedWeights, WeightsError, resolve_weights
-from vidgen_pipeline.resources import runtime
+from vidgen_pipeline.resources import placement, runtime
 from vidgen_pipeline.resources.runtime import DiffusersSettings
 
 KEYFRAME_VRAM_GB = 10.0
@@ -180,12 +180,12 @@ class KeyframeGenerator(DiffusersSettings):
         pipe = runtime.load_pipeline(
             weights, plan.keyframe_dtype, device, self, log=log, variant=variant
         )
-        mode = runtime.placement(pipe)
+        mode = placement.placement(pipe)
         if mode is None:  # placed once per process: later prompts of a run reuse it
             mode = plan.keyframe_memory_mode
             if mode == "auto":
                 mode = runtime.auto_memory_mode(KEYFRAME_VRAM_GB)
-            runtime.place(pipe, mode, device, self.attention, recipe=self.recipe)
+            placement.place_for_run(pipe, mode, device, self.recipe, attention=self.attention)
         keyframes = []
         for scene in scenes:
             started = time.perf_counter()
@@ -222,7 +222,7 @@ class KeyframeGenerator(DiffusersSettings):
         return keyframes
 
     def check_recipe(self) -> None:
-        runtime.check_recipe(self.recipe)
+        placement.check_recipe(self.recipe)
 
     def release(self) -> None:
         """Free the text-to-image model (the video model needs the memory next); the

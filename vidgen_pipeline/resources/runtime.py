@@ -19,6 +19,8 @@ from pydantic import Field
 
 from vidgen_pipeline.core.models import ModelChoiceError
 from vidgen_pipeline.core.weights import ResolvedWeights, first_line, folder_variant
+from vidgen_pipeline.resources import decode_guard, placement
+from vidgen_pipeline.resources.decode_guard import OutOfMemoryInDecode
 
 # Progress goes to the Dagster log (per denoising step); library progress bars and
 # import-time chatter would only clutter it. A user's own settings win.
@@ -31,14 +33,12 @@ for _name, _value in (
 
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "fp16", "bf16", "fp32")
-MEMORY_MODES = ("auto", "gpu", "model_offload", "sequential_offload")
+MEMORY_MODES = placement.MEMORY_MODES
 ATTENTION = ("sdpa", "xformers")
 
 # Pipelines loaded in this process, by (weights path, adapter, dtype, device, class, replacement
-# UNet, scheduler), and the memory mode each was placed in (kept across scenes, and lowered
-# when a scene ran out of memory).
+# UNet, scheduler, variant, component dtypes); their memory modes: ``placement``.
 _LOADED: dict[tuple, Any] = {}
-_PLACEMENT: dict[int, str] = {}
 # How often each model was loaded from disk in this process (a backfill's runs should load
 # each model once, not once per prompt); read by tests and the benchmark.
 LOAD_COUNTS: Counter[str] = Counter()
@@ -121,7 +121,8 @@ def torch_dtype(name: str):
 
 
 def auto_memory_mode(vram_gb_needed: float) -> str:
-    """From free VRAM: all on the GPU when it fits, else offload whole models, else layers."""
+    """From free VRAM: all on the GPU when it fits, else offload whole models, else groups
+    of layers (streamed), else single layers."""
     import torch
 
     free, _total = torch.cuda.mem_get_info()
@@ -130,6 +131,8 @@ def auto_memory_mode(vram_gb_needed: float) -> str:
         return "gpu"
     if free_gb >= vram_gb_needed * 0.5:
         return "model_offload"
+    if free_gb >= vram_gb_needed * 0.25:
+        return "group_offload"
     return "sequential_offload"
 
 
@@ -137,6 +140,9 @@ def is_out_of_memory(exc: BaseException) -> bool:
     import torch
 
     return isinstance(exc, torch.OutOfMemoryError | OutOfMemoryInDecode)
+
+
+guard_decode = decode_guard.guard_decode
 
 
 def free_memory_bytes(device: str) -> int | None:
@@ -265,61 +271,6 @@ def pipeline_as(pipe, class_name: str | None):
     return sibling
 
 
-def guard_decode(pipe, log=print) -> None:
-    """Make an out-of-memory error in the VAE decode retry the decode alone, smaller, instead
-    of failing the clip after all its denoising: a batch of frames (SVD, image VAEs) is
-    decoded in halves, a video latent with VAE tiling. The wrapper is put on once per
-    pipeline; ``log`` (the current step's) says when it steps in."""
-    vae = getattr(pipe, "vae", None)
-    if vae is None:
-        return
-    vae._vidgen_decode_log = log
-    if getattr(vae, "_vidgen_guarded", False):
-        return
-    original = vae.decode
-
-    def decode(latents, *args, **kwargs):
-        import torch
-
-        try:
-            return original(latents, *args, **kwargs)
-        except torch.OutOfMemoryError:
-            pass  # retried below, once the failed attempt's traceback is gone
-        collect()
-        return _decode_smaller(vae, decode, original, latents, args, kwargs)
-
-    vae.decode = decode
-    vae._vidgen_guarded = True
-
-
-def _decode_smaller(vae, decode, original, latents, args, kwargs):
-    """The decode of ``latents`` after an out-of-memory error: in halves, or tiled."""
-    from diffusers.models.autoencoders.vae import DecoderOutput
-
-    log = vae._vidgen_decode_log
-    frames = latents.shape[0]
-    if latents.ndim == 4 and frames > 1:
-        half = frames // 2
-        log(f"VAE decode of {frames} frames ran out of memory; decoding {half} at a time")
-        parts = []
-        for piece in (latents[:half], latents[half:]):
-            extra = {**kwargs, "num_frames": len(piece)} if "num_frames" in kwargs else kwargs
-            parts.append(decode(piece, *args, **{**extra, "return_dict": True}).sample)
-        import torch
-
-        sample = torch.cat(parts)
-        return DecoderOutput(sample=sample) if kwargs.get("return_dict", True) else (sample,)
-    if latents.ndim == 5 and hasattr(vae, "enable_tiling") and not getattr(vae, "use_tiling", True):
-        log("VAE decode ran out of memory; decoding again with VAE tiling")
-        vae.enable_tiling()
-        return original(latents, *args, **kwargs)
-    raise OutOfMemoryInDecode("the VAE decode ran out of memory at its smallest setting")
-
-
-class OutOfMemoryInDecode(RuntimeError):
-    """The decode alone cannot fit; the memory ladder takes it from here."""
-
-
 def replace_unet_weights(pipe, path: str, weights: ResolvedWeights) -> None:
     """Load the state dict in the safetensors file ``path`` into ``pipe.unet`` (strict: every
     key, every shape); a file that does not fit is one ``ModelChoiceError`` line."""
@@ -369,55 +320,6 @@ def make_scheduler(name: str, config: dict | None):
     return cls.from_config(dict(config or {}))
 
 
-def placement(pipe) -> str | None:
-    """The memory mode ``pipe`` was last placed in, if any."""
-    return _PLACEMENT.get(id(pipe))
-
-
-def place(
-    pipe,
-    mode: str,
-    device: str,
-    attention: str,
-    forward_chunking: bool = False,
-    recipe: str = "auto",
-) -> None:
-    """Put ``pipe`` in memory as ``mode`` says: on the device, or offloaded to the CPU; on
-    CUDA with the speed ``recipe`` (see ``recipe_for_placement``)."""
-    _PLACEMENT[id(pipe)] = mode
-    if hasattr(pipe, "remove_all_hooks"):
-        pipe.remove_all_hooks()
-    if device == "cpu" or mode == "cpu":
-        pipe.to("cpu")
-    elif mode == "gpu":
-        pipe.to(device)
-    elif mode == "model_offload":
-        pipe.to("cpu")
-        pipe.enable_model_cpu_offload(device=device)
-    elif mode == "sequential_offload":
-        pipe.to("cpu")
-        pipe.enable_sequential_cpu_offload(device=device)
-        if hasattr(pipe, "enable_attention_slicing"):
-            pipe.enable_attention_slicing()  # lowest rung only: slower, and a no-op on SVD
-    else:
-        raise ModelChoiceError(f"unknown memory mode {mode!r}")
-    if attention == "xformers":
-        if device != "cuda":
-            raise ModelChoiceError("attention 'xformers' is CUDA-only; use sdpa on the CPU")
-        try:
-            import xformers  # noqa: F401
-        except ImportError:
-            raise ModelChoiceError(
-                "attention 'xformers' asked for, but xformers is not installed (pip install '.[xformers]')"
-            ) from None
-        pipe.enable_xformers_memory_efficient_attention()
-    unet = getattr(pipe, "unet", None)
-    if forward_chunking and unet is not None and hasattr(unet, "enable_forward_chunking"):
-        unet.enable_forward_chunking(chunk_size=1, dim=1)
-    if device == "cuda":  # the CPU runs the pipeline as loaded, as it always has
-        apply_placement_recipe(pipe, mode, device, recipe)
-
-
 def load_chat_model(
     weights: ResolvedWeights, device: str, dtype: str, trust_remote_code: bool, log=print
 ):
@@ -461,7 +363,7 @@ def release(pipe) -> None:
     for key, value in list(_LOADED.items()):
         if value is pipe or (key[0] == "as" and value[0] is pipe):
             del _LOADED[key]
-    _PLACEMENT.pop(id(pipe), None)
+    placement.forget(pipe)
 
 
 def collect() -> None:
@@ -474,7 +376,7 @@ def collect() -> None:
 
 def release_all() -> None:
     _LOADED.clear()
-    _PLACEMENT.clear()
+    placement.forget_all()
     collect()
 
 
@@ -511,67 +413,3 @@ def token_counter(pipeline_folder: str | None):
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
     limit = min(int(getattr(tokenizer, "model_max_length", 77) or 77), 4096)
     return (lambda text: len(tokenizer(text)["input_ids"])), limit
-
-
-# ------------------------------------------------------------------------- speed recipes
-
-RECIPE_ENV = "VIDGEN_RECIPE"
-
-
-def check_recipe(setting: str) -> None:
-    """Refuse an unknown ``recipe`` setting (``auto``, ``none`` or a recipe's name)."""
-    from vidgen_pipeline.core import recipes
-
-    if setting not in ("auto", "none"):
-        try:
-            recipes.get_recipe(setting)
-        except ValueError as exc:
-            raise ModelChoiceError(f"recipe: {exc}; or auto, none") from None
-
-
-def recipe_for_placement(mode: str, device: str, setting: str = "auto"):
-    """The speed recipe (``vidgen_pipeline.core.recipes``) for a pipeline placed in memory
-    mode ``mode``: on CUDA ``fast`` when all of it is on the GPU, ``low_memory`` (its forward
-    chunking) when offloaded; none on the CPU. ``setting`` (the resource's ``recipe``) names
-    another recipe, or ``none``; ``VIDGEN_RECIPE``, when set, overrides it. ``place`` owns
-    dtype, device and offload, the caller the decode chunk, so the recipe returned leaves
-    those alone."""
-    from dataclasses import replace
-
-    from vidgen_pipeline.core import recipes
-
-    if device != "cuda" or mode == "cpu":
-        return None
-    from_env = os.environ.get(RECIPE_ENV, "").strip()
-    chosen = from_env or setting or "auto"
-    if chosen == "none":
-        return None
-    if chosen == "auto":
-        recipe = recipes.FAST if mode == "gpu" else recipes.LOW_MEMORY
-    else:
-        try:
-            recipe = recipes.get_recipe(chosen)
-        except ValueError as exc:
-            raise ModelChoiceError(f"{RECIPE_ENV if from_env else 'recipe'}: {exc}") from None
-    return replace(recipe, dtype=None, offload=None, decode_chunk_size=None)
-
-
-def apply_placement_recipe(pipe, mode: str, device: str, setting: str = "auto") -> list[str]:
-    """Apply ``recipe_for_placement`` once per pipeline and mode (a compiled UNet stays
-    compiled across the clips of a run); return the recipe's notes."""
-    from vidgen_pipeline.core import recipes
-
-    recipe = recipe_for_placement(mode, device, setting)
-    current = recipes.applied_recipe(pipe)
-    if recipe is None:
-        if current is not None:
-            recipes.reset_recipe(pipe)
-        return []
-    if current is not None and current.name == recipe.name:
-        return list(current.notes)
-    if recipe.compile:
-        import torch._dynamo
-
-        # A model that does not compile runs eagerly rather than failing the scene.
-        torch._dynamo.config.suppress_errors = True
-    return recipes.apply_recipe(pipe, recipe, device, move=False)

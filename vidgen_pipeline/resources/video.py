@@ -53,7 +53,14 @@ class VideoGenerator(DiffusersSettings):
     recipe: str = Field(
         default="auto",
         description="CUDA speed recipe: auto (fast on a whole GPU, low_memory offloaded), none, "
-        "or a name from vidgen_pipeline.core.recipes; the VIDGEN_RECIPE env var overrides it",
+        "or a name from vidgen_pipeline.core.recipes (cache: fast plus a step cache, not "
+        "exact); the VIDGEN_RECIPE env var overrides it",
+    )
+    cache_threshold: float = Field(
+        default=0.0,
+        ge=0,
+        description="the cache recipe's threshold (First Block Cache: higher is faster and "
+        "further from the exact output); 0: the family's default",
     )
     continuity: bool = Field(
         default=False,
@@ -85,6 +92,7 @@ class VideoGenerator(DiffusersSettings):
             "attention": self.attention,
             "continuity": self.continuity,
             "recipe": self.recipe,
+            "cache_threshold": self.cache_threshold,
         }
 
     def plan(self, settings: GenerationSettings, keyframes: KeyframeGenerator) -> VideoPlan:

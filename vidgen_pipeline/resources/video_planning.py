@@ -37,7 +37,7 @@ from vidgen_pipeline.families.registry import (
     ModelEntry,
     family_for,
 )
-from vidgen_pipeline.resources import runtime
+from vidgen_pipeline.resources import placement, runtime
 
 FALLBACKS = ("fail", "animatic")
 DENOISERS = ("unet", "transformer", "transformer_2")
@@ -64,7 +64,7 @@ def plan_video(generator, settings: GenerationSettings, keyframes) -> VideoPlan:
     ``VideoGenerator`` resource); raise ``ModelChoiceError`` with one line."""
     # 1. check the settings
     generator.check_settings()
-    runtime.check_recipe(generator.recipe)
+    placement.check_recipe(generator.recipe)
     if generator.fallback not in FALLBACKS:
         raise ModelChoiceError(f"unknown fallback {generator.fallback!r}; use fail or animatic")
     device = runtime.resolve_device(settings.device or generator.device)

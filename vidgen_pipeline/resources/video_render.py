@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-from vidgen_pipeline.core import recipes
 from vidgen_pipeline.core.animatic import animate_keyframe
 from vidgen_pipeline.core.chunks import Chunk, plan_chunks, render_chunks
 from vidgen_pipeline.core.clips import SceneClip
@@ -23,7 +22,7 @@ from vidgen_pipeline.core.prompts import ScenePrompt
 from vidgen_pipeline.core.weights import ResolvedWeights
 from vidgen_pipeline.families.base import ClipRequest, Family, FrameRule
 from vidgen_pipeline.families.registry import FAMILIES
-from vidgen_pipeline.resources import runtime
+from vidgen_pipeline.resources import placement, runtime
 
 
 def render_animatic(plan: VideoPlan, scene: ScenePrompt, image, frame_count: int) -> SceneClip:
@@ -65,7 +64,7 @@ def load(generator, plan: VideoPlan, log=print):
         variant=plan.weights_variant,
         component_dtypes=plan.component_dtypes,
     )
-    placed = runtime.placement(pipe)
+    placed = placement.placement(pipe)
     if placed is not None:
         return pipe, placed
     mode = plan.memory_mode
@@ -84,8 +83,15 @@ def load(generator, plan: VideoPlan, log=print):
 
 
 def _place(generator, pipe, plan: VideoPlan, mode: str) -> None:
-    runtime.place(
-        pipe, mode, plan.device, generator.attention, generator.forward_chunking, generator.recipe
+    family = FAMILIES[plan.family]
+    placement.place_for_run(
+        pipe,
+        mode,
+        plan.device,
+        generator.recipe,
+        attention=generator.attention,
+        forward_chunking=generator.forward_chunking,
+        step_cache=family.step_cache(generator.cache_threshold or None),
     )
 
 
@@ -158,7 +164,7 @@ def _clip(pipe, family: Family, plan, scene, chunk: Chunk, image, mode: str, log
 
 
 def _provenance(pipe, plan: VideoPlan, scene, chunks, state, prepared) -> dict:
-    applied = recipes.applied_recipe(pipe)
+    applied = placement.applied_recipe(pipe)
     info = {
         "backend": "diffusers",
         "generated": True,

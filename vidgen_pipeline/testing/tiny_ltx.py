@@ -58,7 +58,7 @@ def _transformer():
         num_attention_heads=4,
         attention_head_dim=8,
         cross_attention_dim=32,
-        num_layers=1,
+        num_layers=2,  # two: a step cache needs a first block and a rest
         caption_channels=T5_DIM,
     ).eval()
 
