@@ -22,8 +22,6 @@ from vidgen_pipeline.core.storyboard import write_storyboard
 from vidgen_pipeline.resources import KeyframeGenerator, VideoGenerator, runtime
 from vidgen_pipeline_tests.fixtures.tiny_models import (
     save_tiny_replacement_unet,
-    save_tiny_sd,
-    save_tiny_svd,
 )
 
 NAME = "animatelcm-svd-xt"
@@ -33,12 +31,13 @@ SIZE = {"width": 64, "height": 64, "fps": 4.0, "frames": 4}
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> dict[str, Path]:
+def tiny(tmp_path_factory, tiny_models) -> dict[str, Path]:
+    """The session's tiny SVD and SD (conftest), and a replacement UNet for that SVD."""
     root = tmp_path_factory.mktemp("tiny")
-    svd = save_tiny_svd(root / "svd")
+    svd = tiny_models["svd"]
     return {
         "svd": svd,
-        "sd": save_tiny_sd(root / "sd"),
+        "sd": tiny_models["sd"],
         "unet": save_tiny_replacement_unet(svd, root / "lcm" / FILE, seed=1),
     }
 

@@ -12,14 +12,14 @@ import torch
 from vidgen_pipeline.core import recipes
 from vidgen_pipeline.core.models import ModelChoiceError
 from vidgen_pipeline.resources import runtime
-from vidgen_pipeline_tests.fixtures.tiny_models import save_tiny_svd
 
 SIZE = {"height": 64, "width": 64, "num_frames": 4}
 
 
-@pytest.fixture(scope="module")
-def svd_folder(tmp_path_factory):
-    return save_tiny_svd(tmp_path_factory.mktemp("recipes") / "svd")
+@pytest.fixture
+def svd_folder(tiny_models):
+    """The session's tiny SVD (conftest)."""
+    return tiny_models["svd"]
 
 
 @pytest.fixture
