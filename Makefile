@@ -27,8 +27,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/vidgen generate "$(DEMO_PROMPT)" --duration 8 --seed 7
 
+# One worker per core (pytest-xdist); the two modules that share one `dagster dev` run on one
+# worker (conftest's scheduler). PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= auto
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS)
 
 ui: $(STAMP)
 	DAGSTER_HOME=$$($(BIN)/python -m vidgen_pipeline.instance)/dagster \

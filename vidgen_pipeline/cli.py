@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import threading
 import uuid
 from collections.abc import Sequence
 from typing import Literal, get_args, get_origin
 
 from vidgen_pipeline.core.requests import Flag, GenerationSettings, settings_fields, value_type
+from vidgen_pipeline.run_progress import RunProgress, say
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -231,7 +231,7 @@ def generate(args: argparse.Namespace) -> int:
     except ModelChoiceError as exc:
         raise UserError(str(exc)) from None
     plan = validate_request(request, defs.resources)
-    _say(f"video model: {plan.model} ({plan.reason}); keyframes: {plan.keyframe_model}")
+    say(f"video model: {plan.model} ({plan.reason}); keyframes: {plan.keyframe_model}")
 
     from dagster import DagsterInstance
 
@@ -243,9 +243,9 @@ def generate(args: argparse.Namespace) -> int:
     home = prepare_home()
     with DagsterInstance.get() as instance:
         for run_id in reap_dead_runs(instance):
-            _say(f"run {run_id} had died (killed?); marked failed, its GPU slot freed")
+            say(f"run {run_id} had died (killed?); marked failed, its GPU slot freed")
         key, is_new = register_prompt(request, PromptStoreResource(), instance)
-        _say(f"{'added' if is_new else 'updated'} partition {key} (VIDGEN_HOME={home})")
+        say(f"{'added' if is_new else 'updated'} partition {key} (VIDGEN_HOME={home})")
         result, failure = _execute(defs, instance, {"vidgen/source": "cli"}, partition_key=key)
         if failure:
             print(f"vidgen: {failure}", file=sys.stderr)
@@ -263,7 +263,7 @@ def _execute(defs, instance, tags: dict, partition_key: str | None = None):
 
     job = defs.resolve_job_def("generate_video")
     run_id = str(uuid.uuid4())  # Dagster's run ids are uuid4s; known here so progress can follow it
-    progress = _Progress(instance, run_id)
+    progress = RunProgress(instance, run_id)
     progress.start()
     try:
         result = job.execute_in_process(
@@ -309,7 +309,7 @@ def add_prompts(args: argparse.Namespace) -> int:
             raise UserError(f"{name}: no such file")
         result = read_dataset(path)
         for problem in result.problems:
-            _say(f"{problem.severity}: {problem}")
+            say(f"{problem.severity}: {problem}")
         results.append(result)
     requests = [request for result in results for request in result.requests]
     if not requests:
@@ -322,12 +322,12 @@ def add_prompts(args: argparse.Namespace) -> int:
     rows = sum(r.rows for r in results)
     errors = sum(len(r.errors) for r in results)
     duplicates = sum(r.duplicates for r in results)
-    _say(
+    say(
         f"{rows} rows, {len(requests)} requests ({duplicates} duplicates merged, {errors} "
         f"problems): {len(registration.new)} new partitions, {len(registration.changed)} "
         f"changed, {registration.unchanged} unchanged"
     )
-    _say("make their videos with: vidgen backfill --missing (or from the UI)")
+    say("make their videos with: vidgen backfill --missing (or from the UI)")
     print(len(registration.new))
     return 0
 
@@ -354,7 +354,7 @@ def backfill(args: argparse.Namespace) -> int:
     prepare_home()
     with DagsterInstance.get() as instance:
         for run_id in reap_dead_runs(instance):
-            _say(f"run {run_id} had died (killed?); marked failed, its GPU slot freed")
+            say(f"run {run_id} had died (killed?); marked failed, its GPU slot freed")
         ordered = list(instance.get_dynamic_partitions(PROMPTS))
         targets = ordered
         if args.partition:
@@ -367,12 +367,10 @@ def backfill(args: argparse.Namespace) -> int:
             targets = outdated_partitions(instance, store, default_storage_path(), targets)
         targets = targets[: args.limit] if args.limit else targets
         if not targets:
-            _say(
-                "nothing to do: no partitions" + (" without a final video" if args.missing else "")
-            )
+            say("nothing to do: no partitions" + (" without a final video" if args.missing else ""))
             return 0
         batches = run_batches(ordered, targets, args.per_run or partitions_per_run())
-        _say(f"{len(targets)} partitions in {len(batches)} runs")
+        say(f"{len(targets)} partitions in {len(batches)} runs")
 
         def run_one(batch: list[str]) -> str | None:
             tags = {"vidgen/source": "cli-backfill", **range_tags(batch)}
@@ -382,7 +380,7 @@ def backfill(args: argparse.Namespace) -> int:
                     print(path, flush=True)
             return failure
 
-        failed = run_retrying_alone(batches, run_one, _say)
+        failed = run_retrying_alone(batches, run_one, say)
     if failed:
         print(
             f"vidgen: {len(failed)} of {len(targets)} partitions failed: {', '.join(failed)}",
@@ -410,73 +408,6 @@ def list_models(args: argparse.Namespace) -> int:
             + row[-1]
         )
     return 0
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-class _Progress(threading.Thread):
-    """Reads the run's event log and prints one line per step event and log message."""
-
-    def __init__(self, instance, run_id: str):
-        super().__init__(daemon=True)
-        self.instance, self.run_id = instance, run_id
-        self.failure: str | None = None
-        self._seen = 0
-        self._done = threading.Event()
-        self._step_started: dict[str, float] = {}
-
-    def run(self) -> None:
-        while not self._done.wait(0.3):
-            self._drain()
-
-    def stop(self) -> None:
-        self._done.set()
-        self.join(timeout=5)
-        self._drain()
-
-    def _drain(self) -> None:
-        try:
-            entries = self.instance.all_logs(self.run_id)
-        except Exception:  # noqa: BLE001  the run may not exist yet; progress is best effort
-            return
-        for entry in entries[self._seen :]:
-            self._print(entry)
-        self._seen = len(entries)
-
-    def _print(self, entry) -> None:
-        step = entry.step_key or "run"
-        event = entry.dagster_event
-        if event is None:
-            if entry.level >= 20:  # INFO and above: what the assets say about their work
-                _say(f"  [{step}] {entry.user_message}")
-            return
-        kind = event.event_type_value
-        if kind == "STEP_START":
-            self._step_started[step] = entry.timestamp
-            _say(f"[{step}] started")
-        elif kind == "STEP_SUCCESS":
-            took = entry.timestamp - self._step_started.get(step, entry.timestamp)
-            _say(f"[{step}] done in {took:.1f} s")
-        elif kind == "ASSET_CHECK_EVALUATION":
-            data = event.event_specific_data
-            if not data.passed:
-                severity = data.severity.value.lower()
-                note = f": {data.description}" if data.description else ""
-                _say(f"  [{step}] check {data.check_name} did not pass ({severity}){note}")
-        elif kind == "STEP_FAILURE":
-            self.failure = f"step {step}: {_root_message(event.event_specific_data.error)}"
-            _say(f"[{step}] failed")
-
-
-def _root_message(error) -> str:
-    """The innermost cause's message: the user's problem, not Dagster's wrapping of it."""
-    while error is not None and error.cause is not None:
-        error = error.cause
-    if error is None:
-        return "unknown error"
-    return (error.message or "").strip().splitlines()[-1] if error.message else error.cls_name
 
 
 if __name__ == "__main__":

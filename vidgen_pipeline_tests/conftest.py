@@ -1,9 +1,16 @@
-"""Shared fixtures: a temp VIDGEN_HOME with a real Dagster instance in it."""
+"""Shared fixtures and helpers: a temp VIDGEN_HOME with a real Dagster instance in it,
+running a prompt's whole graph in-process, reading what a run recorded, and the CLI."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -36,6 +43,34 @@ def vidgen_home(tmp_path, monkeypatch) -> Path:
     return home
 
 
+class TinyModels:
+    """The tiny random-weight pipelines, saved like hub repos: ``tiny_models["svd"]`` (also
+    ``sd``, ``t2v``, ``animatediff``, ``llm``) is a folder, built on first use, once per
+    session (per xdist worker). Read-only: a test that changes one copies it first."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.folders: dict[str, Path] = {}
+
+    def __getitem__(self, name: str) -> Path:
+        if name not in self.folders:
+            from vidgen_pipeline.testing.registry import TINY_VIDEO_MODELS
+            from vidgen_pipeline.testing.tiny_llm import save_tiny_chat_llm
+            from vidgen_pipeline.testing.tiny_unet_models import BUILDERS
+
+            if name == "llm":
+                build = save_tiny_chat_llm
+            else:  # sd, t2v, ... and every family's (wan2.1-t2v, ltx-video, ...)
+                build = BUILDERS.get(name) or TINY_VIDEO_MODELS[name].build
+            self.folders[name] = build(self.root / name)
+        return self.folders[name]
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> TinyModels:
+    return TinyModels(tmp_path_factory.mktemp("tiny_models"))
+
+
 @pytest.fixture
 def one_thread():
     """Tiny models are all thread-sync overhead: on a busy 2-core box 64 tokens of the tiny LLM
@@ -64,3 +99,140 @@ def cli_env(home: Path) -> dict:
 
 
 VIDGEN = [sys.executable, "-m", "vidgen_pipeline.cli"]
+
+
+def vidgen(home: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """``vidgen ARGS`` in a subprocess with ``home`` as its VIDGEN_HOME."""
+    return subprocess.run(
+        [*VIDGEN, *args], env=cli_env(home), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def run_prompt(
+    instance,
+    text: str,
+    *,
+    defaults: dict = SMALL,
+    resources: dict | None = None,
+    resource_config: dict | None = None,
+    **settings,
+):
+    """Register ``text`` (``settings`` over ``defaults``) as a partition and materialize its
+    whole graph in this process: ``(key, result)``. ``resources`` replaces resources with
+    other objects; ``resource_config`` is run config for the default ones."""
+    from vidgen_pipeline.core.requests import GenerationSettings, PromptRequest
+    from vidgen_pipeline.definitions import defs
+    from vidgen_pipeline.jobs import register_prompt
+    from vidgen_pipeline.resources import PromptStoreResource
+
+    request = PromptRequest(text=text, settings=GenerationSettings(**{**defaults, **settings}))
+    key, _ = register_prompt(request, PromptStoreResource(), instance)
+    options: dict = {"resources": resources} if resources else {}
+    if resource_config:
+        options["run_config"] = {"resources": resource_config}
+    result = defs.resolve_job_def("generate_video").execute_in_process(
+        instance=instance, partition_key=key, raise_on_error=False, **options
+    )
+    return key, result
+
+
+def metadata(result, asset: str) -> dict:
+    """The metadata values of ``asset``'s one materialization in ``result``."""
+    events = [
+        e
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.to_user_string() == asset
+    ]
+    assert len(events) == 1, f"{asset} materialized {len(events)} times"
+    return {k: v.value for k, v in events[0].materialization.metadata.items()}
+
+
+def checks(result) -> dict[str, bool]:
+    """Every check the run evaluated: name -> passed."""
+    return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+
+
+# ------------------------------------------------------------- dagster dev (the UI)
+
+# The modules that use `webserver` run on one xdist worker, so one `dagster dev` serves them.
+SHARED_SERVER_MODULES = ("test_webserver.py", "test_browser.py")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist load`` (each test its own unit of work, handed to whichever worker is free),
+    except that the ``SHARED_SERVER_MODULES`` are one unit. (xdist's own ``xdist_group``
+    marks are not honoured with pytest 9 here: their tests still spread over workers.)"""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedServerScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "dagster_dev" if module.endswith(SHARED_SERVER_MODULES) else nodeid
+
+    return SharedServerScheduling(config, log)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def graphql(port: int, query: str) -> dict:
+    body = json.dumps({"query": query}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())["data"]
+
+
+@pytest.fixture(scope="session")
+def webserver(tmp_path_factory):
+    """`dagster dev` as `make ui` starts it, on a fresh VIDGEN_HOME: ``(port, home)``. One
+    per session: the modules that use it run on one xdist worker (see
+    ``pytest_xdist_make_scheduler``), so they share one server."""
+    home = tmp_path_factory.mktemp("ui") / "home"
+    subprocess.run(
+        [sys.executable, "-m", "vidgen_pipeline.instance"], env=cli_env(home), check=True
+    )
+    env = {**cli_env(home), "DAGSTER_HOME": str(home / "dagster")}
+    port = free_port()
+    dagster = Path(sys.executable).with_name("dagster")
+    log_path = home / "dagster-dev.log"
+    log = open(log_path, "w")  # a file, not a pipe: a full pipe would stall the daemon
+    proc = subprocess.Popen(
+        [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # dagster dev starts the webserver and daemon as children
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"dagster dev exited: {log_path.read_text()[-2000:]}")
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("webserver did not answer within 120 s")
+        yield port, home
+    finally:
+        for sig in (signal.SIGINT, signal.SIGKILL):  # dagster dev stops on Ctrl-C
+            try:
+                os.killpg(proc.pid, sig)
+                proc.wait(timeout=10)  # a temp server: no need to wait long
+                break
+            except ProcessLookupError:
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        log.close()

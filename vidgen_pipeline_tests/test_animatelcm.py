@@ -24,8 +24,6 @@ from vidgen_pipeline.families.registry import FAMILIES, VIDEO_MODELS
 from vidgen_pipeline.resources import KeyframeGenerator, VideoGenerator, placement, runtime
 from vidgen_pipeline.testing.tiny_unet_models import (
     save_tiny_replacement_unet,
-    save_tiny_sd,
-    save_tiny_svd,
 )
 
 NAME = "animatelcm-svd-xt"
@@ -35,12 +33,13 @@ SIZE = {"width": 64, "height": 64, "fps": 4.0, "frames": 4}
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> dict[str, Path]:
+def tiny(tmp_path_factory, tiny_models) -> dict[str, Path]:
+    """The session's tiny SVD and SD (conftest), and a replacement UNet for that SVD."""
     root = tmp_path_factory.mktemp("tiny")
-    svd = save_tiny_svd(root / "svd")
+    svd = tiny_models["svd"]
     return {
         "svd": svd,
-        "sd": save_tiny_sd(root / "sd"),
+        "sd": tiny_models["sd"],
         "unet": save_tiny_replacement_unet(svd, root / "lcm" / FILE, seed=1),
     }
 

@@ -42,9 +42,7 @@ from vidgen_pipeline.definitions import defs
 from vidgen_pipeline.partitions import PROMPTS
 from vidgen_pipeline.resources import runtime
 from vidgen_pipeline.sensors import nightly_missing, prompt_datasets
-from vidgen_pipeline.testing.tiny_llm import save_tiny_chat_llm
-from vidgen_pipeline.testing.tiny_unet_models import save_tiny_sd, save_tiny_svd
-from vidgen_pipeline_tests.conftest import VIDGEN, cli_env, dataset
+from vidgen_pipeline_tests.conftest import VIDGEN, cli_env, dataset, vidgen
 
 
 def tick(instance, cursor=None):
@@ -149,12 +147,6 @@ def test_bad_files_are_reported_and_the_good_rows_go_through(instance, vidgen_ho
 # ------------------------------------------------------------------- the shell commands
 
 
-def vidgen(home: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*VIDGEN, *args], env=cli_env(home), capture_output=True, text=True, timeout=timeout
-    )
-
-
 def test_add_prompts_then_backfill_missing_with_a_limit(tmp_path):
     home = tmp_path / "home"
     data = tmp_path / "batch.csv"
@@ -233,14 +225,10 @@ def test_run_batches_are_contiguous_and_bounded():
 # ---------------------------------------------- several prompts per run, models loaded once
 
 
-@pytest.fixture(scope="module")
-def tiny_models(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("batch_models")
-    return {
-        "svd": save_tiny_svd(root / "svd"),
-        "sd": save_tiny_sd(root / "sd"),
-        "llm": save_tiny_chat_llm(root / "llm"),
-    }
+@pytest.fixture
+def tiny_models(tiny_models) -> dict[str, Path]:
+    """The session's tiny SVD, SD and chat LLM (conftest): the models of a batch run."""
+    return {name: tiny_models[name] for name in ("svd", "sd", "llm")}
 
 
 def tiny_settings(models: dict[str, Path], **overrides) -> GenerationSettings:

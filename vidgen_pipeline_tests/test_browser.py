@@ -32,15 +32,11 @@ import pytest
 from PIL import Image
 
 from vidgen_pipeline.core.media import read_frames
-from vidgen_pipeline_tests import test_webserver
-from vidgen_pipeline_tests.conftest import VIDGEN, cli_env
-from vidgen_pipeline_tests.test_webserver import free_port, graphql
+from vidgen_pipeline_tests.conftest import VIDGEN, cli_env, free_port, graphql
 
+# conftest's `dagster dev` (port, home), shared with test_webserver (on one xdist worker):
+# the CLI writes a video into its instance, the UI shows it.
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-
-# `dagster dev` on a fresh VIDGEN_HOME, started and stopped as test_webserver does it:
-# (port, home). This module gets its own, the CLI writes a video into it, the UI shows it.
-webserver = test_webserver.webserver
 
 PROMPT = "A paper boat sails down a rainy street. It spins in a puddle."
 DURATION_S, FPS, WIDTH, HEIGHT = 2.0, 8.0, 128, 72

@@ -14,15 +14,9 @@ from dagster import DagsterInstance, DagsterRunStatus
 from dagster._core.instance.ref import InstanceRef
 
 from vidgen_pipeline.core.media import probe_video
-from vidgen_pipeline_tests.conftest import VIDGEN, cli_env
+from vidgen_pipeline_tests.conftest import VIDGEN, cli_env, vidgen
 
 SMALL_ARGS = ["--width", "128", "--height", "72", "--fps", "8"]
-
-
-def vidgen(home: Path, *args: str, timeout: int = 180) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*VIDGEN, *args], env=cli_env(home), capture_output=True, text=True, timeout=timeout
-    )
 
 
 def test_generate_prints_the_mp4_path_last_and_records_the_run_in_the_instance(tmp_path):

@@ -12,32 +12,30 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
+from upath import UPath
 
 from vidgen_pipeline.core.media import probe_video
 from vidgen_pipeline.core.memory import OutOfMemoryOnLastRung, run_with_ladder
 from vidgen_pipeline.core.models import ModelChoiceError
 from vidgen_pipeline.core.prompts import optimize_prompts
-from vidgen_pipeline.core.requests import GenerationSettings, PromptRequest
+from vidgen_pipeline.core.requests import GenerationSettings
 from vidgen_pipeline.core.storyboard import write_storyboard
-from vidgen_pipeline.definitions import defs
 from vidgen_pipeline.io_managers import FramesIOManager
-from vidgen_pipeline.jobs import register_prompt
 from vidgen_pipeline.resources import (
     KeyframeGenerator,
-    PromptStoreResource,
     VideoGenerator,
     placement,
     runtime,
 )
-from vidgen_pipeline.testing.tiny_unet_models import save_all
-from vidgen_pipeline_tests.conftest import VIDGEN, cli_env
+from vidgen_pipeline_tests.conftest import VIDGEN, checks, cli_env, metadata, run_prompt
 
 TINY = {"width": 64, "height": 64, "fps": 4.0, "frames": 4, "steps": 2, "keyframe_steps": 2}
 
 
-@pytest.fixture(scope="session")
-def tiny(tmp_path_factory) -> dict[str, Path]:
-    return save_all(tmp_path_factory.mktemp("tiny_models"))
+@pytest.fixture
+def tiny(tiny_models):
+    """The session's tiny pipelines (conftest)."""
+    return tiny_models
 
 
 @pytest.fixture(autouse=True)
@@ -48,34 +46,16 @@ def offline_hub(tmp_path, monkeypatch):
     monkeypatch.delenv("VIDGEN_ALLOW_DOWNLOAD", raising=False)
 
 
-def run(instance, text, resources=None, **settings):
-    request = PromptRequest(text=text, settings=GenerationSettings(**{**TINY, **settings}))
-    key, _ = register_prompt(request, PromptStoreResource(), instance)
-    run_config = {"resources": resources} if resources else None
-    result = defs.resolve_job_def("generate_video").execute_in_process(
-        instance=instance, partition_key=key, raise_on_error=False, run_config=run_config
-    )
-    return key, result
-
-
-def metadata(result, asset):
-    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key.path == [asset]]
-    return {k: v.value for k, v in event.materialization.metadata.items()}
-
-
 def stored_clips(home: Path, key: str):
-    manager = FramesIOManager(base_path=str(home / "storage"))
-    return manager.load(manager._base() / "scene_clips" / key, None)
-
-
-def checks(result):
-    return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    storage = home / "storage"
+    return FramesIOManager(base_path=str(storage)).load(UPath(storage) / "scene_clips" / key, None)
 
 
 def test_svd_with_text_to_image_keyframes_makes_generated_footage(instance, vidgen_home, tiny):
-    key, result = run(
+    key, result = run_prompt(
         instance,
         "A red kite over green hills. The kite dives toward the camera.",
+        defaults=TINY,
         video_model=str(tiny["svd"]),
         keyframe_model=str(tiny["sd"]),
         duration_s=3.0,
@@ -116,14 +96,16 @@ def test_svd_with_text_to_image_keyframes_makes_generated_footage(instance, vidg
 def test_same_seed_same_frames_and_another_seed_other_frames(instance, vidgen_home, tiny):
     common = {"video_model": str(tiny["t2v"]), "duration_s": 1.0}
     no_cache = {"video_generator": {"config": {"scene_cache": False}}}
-    key, first = run(instance, "Rain on a window.", seed=11, **common)
+    key, first = run_prompt(instance, "Rain on a window.", defaults=TINY, seed=11, **common)
     frames_a = stored_clips(vidgen_home, key)[0].frames
     # Rendered again (not read from the scene cache): the model itself is deterministic.
-    _, again = run(instance, "Rain on a window.", resources=no_cache, seed=11, **common)
+    _, again = run_prompt(
+        instance, "Rain on a window.", defaults=TINY, resource_config=no_cache, seed=11, **common
+    )
     frames_b = stored_clips(vidgen_home, key)[0].frames
     assert stored_clips(vidgen_home, key)[0].info["backend"] == "diffusers"
     assert "cache" not in stored_clips(vidgen_home, key)[0].info
-    _, other = run(instance, "Rain on a window.", seed=12, **common)
+    _, other = run_prompt(instance, "Rain on a window.", defaults=TINY, seed=12, **common)
     frames_c = stored_clips(vidgen_home, key)[0].frames
     assert first.success and again.success and other.success
     assert np.array_equal(frames_a, frames_b)
@@ -138,12 +120,13 @@ def test_continuity_starts_scene_two_from_the_end_of_scene_one(instance, vidgen_
         "scenes": 2,
         "seed": 3,
     }
-    key, plain = run(instance, "A fox walks. The fox sits.", **settings)
+    key, plain = run_prompt(instance, "A fox walks. The fox sits.", defaults=TINY, **settings)
     without = stored_clips(vidgen_home, key)
-    _, linked = run(
+    _, linked = run_prompt(
         instance,
         "A fox walks. The fox sits.",
-        resources={"video_generator": {"config": {"continuity": True}}},
+        defaults=TINY,
+        resource_config={"video_generator": {"config": {"continuity": True}}},
         **settings,
     )
     with_continuity = stored_clips(vidgen_home, key)
@@ -201,9 +184,10 @@ def test_text_to_video_models_through_the_cli(tmp_path, tiny, model, pipeline):
 
 def test_registry_name_finds_weights_in_vidgen_home_models(instance, vidgen_home, tiny):
     shutil.copytree(tiny["svd"], vidgen_home / "models" / "svd-xt")
-    _, result = run(
+    _, result = run_prompt(
         instance,
         "A lighthouse.",
+        defaults=TINY,
         video_model="svd-xt",
         keyframe_model=str(tiny["sd"]),
         duration_s=1.0,

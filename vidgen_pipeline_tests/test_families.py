@@ -30,7 +30,6 @@ from vidgen_pipeline.resources import (
     runtime,
 )
 from vidgen_pipeline.testing.registry import TINY_VIDEO_MODELS
-from vidgen_pipeline.testing.tiny_unet_models import save_tiny_sd
 
 # The tiny builders of the new families, by the registry entry each stands for.
 TINY = {
@@ -48,12 +47,10 @@ TINY = {
 FPS = 8.0
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("tiny_families")
-    folders = {name: TINY_VIDEO_MODELS[name].build(root / name) for name in TINY}
-    folders["sd"] = save_tiny_sd(root / "sd")
-    return folders
+@pytest.fixture
+def tiny(tiny_models):
+    """The session's tiny models (conftest), built on first use: ``tiny["wan2.1-t2v"]``."""
+    return tiny_models
 
 
 @pytest.fixture(autouse=True)
@@ -267,14 +264,13 @@ def test_the_users_image_starts_the_first_scene(instance, tiny, tmp_path, name):
 # ------------------------------------------------------------------ older families, auto
 
 
-def test_animatediff_on_an_sd_base_gets_the_adapters_scheduler(tmp_path, vidgen_home):
+def test_animatediff_on_an_sd_base_gets_the_adapters_scheduler(tmp_path, vidgen_home, tiny):
     """The registry's animatediff is SD 1.5 plus the v1.5-2 motion adapter: DDIM with linear
     betas as the adapter was trained (SD 1.5 ships PNDM with scaled-linear betas)."""
     from vidgen_pipeline.testing.layout import save_hub_snapshot
-    from vidgen_pipeline.testing.tiny_unet_models import save_tiny_animatediff
 
-    animatediff = save_tiny_animatediff(tmp_path / "animatediff")
-    save_tiny_sd(vidgen_home / "models" / "animatediff")  # the base, where a user puts it
+    animatediff = tiny["animatediff"]
+    shutil.copytree(tiny["sd"], vidgen_home / "models" / "animatediff")  # the base
     save_hub_snapshot(
         animatediff / "motion_adapter",
         tmp_path / "hf_home" / "hub",

@@ -18,32 +18,11 @@ from vidgen_pipeline.core.clips import SceneClip
 from vidgen_pipeline.core.finishing.inputs import FinishingError
 from vidgen_pipeline.core.finishing.plan import plan_finishing
 from vidgen_pipeline.core.media import probe_video, read_frames
-from vidgen_pipeline.core.requests import GenerationSettings, PromptRequest
-from vidgen_pipeline.definitions import defs
-from vidgen_pipeline.jobs import register_prompt
-from vidgen_pipeline.resources import PromptStoreResource, VideoGenerator
-from vidgen_pipeline_tests.conftest import VIDGEN, cli_env
+from vidgen_pipeline.resources import VideoGenerator
+from vidgen_pipeline_tests.conftest import VIDGEN, cli_env, metadata, run_prompt
 
 SMALL = {"width": 128, "height": 72, "fps": 8.0}
 TEXT = "A kite over a beach. A dog runs after it. The sun sets."
-
-
-def run(instance, text=TEXT, resources=None, **settings):
-    request = PromptRequest(text=text, settings=GenerationSettings(**{**SMALL, **settings}))
-    key, _ = register_prompt(request, PromptStoreResource(), instance)
-    job = defs.resolve_job_def("generate_video")
-    if resources:
-        result = job.execute_in_process(
-            instance=instance, partition_key=key, raise_on_error=False, resources=resources
-        )
-    else:
-        result = job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False)
-    return key, result
-
-
-def metadata(result, asset):
-    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key.path == [asset]]
-    return {k: v.value for k, v in event.materialization.metadata.items()}
 
 
 def evaluations(result, asset):
@@ -55,8 +34,10 @@ def evaluations(result, asset):
 
 
 def test_crossfade_and_fades_keep_the_storyboard_frame_count(instance, vidgen_home):
-    _, result = run(
+    _, result = run_prompt(
         instance,
+        TEXT,
+        defaults=SMALL,
         duration_s=3.0,
         scenes=3,
         output_fps=24.0,
@@ -83,7 +64,7 @@ def test_crossfade_and_fades_keep_the_storyboard_frame_count(instance, vidgen_ho
 
 
 def test_webvtt_sidecar_and_previews_in_the_metadata(instance, vidgen_home):
-    _, result = run(instance, duration_s=3.0, scenes=3, crf=30)
+    _, result = run_prompt(instance, TEXT, defaults=SMALL, duration_s=3.0, scenes=3, crf=30)
     assert result.success
     final = metadata(result, "final_video")
     vtt = Path(final["subtitles"]).read_text()
@@ -104,7 +85,7 @@ def test_webvtt_sidecar_and_previews_in_the_metadata(instance, vidgen_home):
 
 
 def test_a_good_clip_passes_every_quality_check(instance, vidgen_home):
-    _, result = run(instance, duration_s=3.0, scenes=3)
+    _, result = run_prompt(instance, TEXT, defaults=SMALL, duration_s=3.0, scenes=3)
     assert result.success
     for asset in ("scene_clips", "final_video"):
         checks = evaluations(result, asset)
@@ -143,8 +124,10 @@ class _Broken(VideoGenerator):
     ],
 )
 def test_quality_checks_catch_a_broken_clip(instance, vidgen_home, fault, check, figure):
-    _, result = run(
+    _, result = run_prompt(
         instance,
+        TEXT,
+        defaults=SMALL,
         duration_s=2.0,
         scenes=2,
         video_model="animatic",
@@ -267,8 +250,10 @@ def test_scene_n_is_finished_while_scene_n_plus_1_renders(instance, vidgen_home,
         return original(clip, *args, **kwargs)
 
     monkeypatch.setattr(scene_schedule, "finish_scene", finish)
-    _, result = run(
+    _, result = run_prompt(
         instance,
+        TEXT,
+        defaults=SMALL,
         duration_s=2.0,
         scenes=2,
         fps=6.0,

@@ -16,17 +16,18 @@ from vidgen_pipeline.core.storyboard import write_storyboard
 from vidgen_pipeline.resources import KeyframeGenerator, VideoGenerator, placement, runtime
 from vidgen_pipeline.resources.keyframes import KeyframeBlocked
 from vidgen_pipeline.testing.layout import save_pipeline
-from vidgen_pipeline.testing.tiny_unet_models import save_tiny_sd, save_tiny_svd
+from vidgen_pipeline.testing.tiny_unet_models import save_tiny_sd
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("tiny")
-    return {
-        "sd": save_tiny_sd(root / "sd"),
-        "svd": save_tiny_svd(root / "svd"),
-        "flagging_sd": save_tiny_sd_that_flags_everything(root / "flagging"),
-    }
+def flagging_sd(tmp_path_factory) -> Path:
+    return save_tiny_sd_that_flags_everything(tmp_path_factory.mktemp("tiny") / "flagging")
+
+
+@pytest.fixture
+def tiny(tiny_models, flagging_sd):
+    """The session's tiny SD and SVD (conftest), and an SD whose safety checker flags all."""
+    return {"sd": tiny_models["sd"], "svd": tiny_models["svd"], "flagging_sd": flagging_sd}
 
 
 def save_tiny_sd_that_flags_everything(path: Path) -> Path:

@@ -8,36 +8,11 @@ from pathlib import Path
 import pytest
 
 from vidgen_pipeline.core.media import probe_video
-from vidgen_pipeline.core.requests import GenerationSettings, PromptRequest
 from vidgen_pipeline.definitions import defs
-from vidgen_pipeline.jobs import register_prompt
 from vidgen_pipeline.resources import PromptStoreResource
-from vidgen_pipeline_tests.conftest import SMALL, dataset
+from vidgen_pipeline_tests.conftest import checks, dataset, metadata, run_prompt
 
 ASSETS = ["prompt", "script", "optimized_prompts", "keyframes", "scene_clips", "final_video"]
-
-
-def run_prompt(instance, text: str, **settings):
-    request = PromptRequest(text=text, settings=GenerationSettings(**{**SMALL, **settings}))
-    key, _ = register_prompt(request, PromptStoreResource(), instance)
-    result = defs.resolve_job_def("generate_video").execute_in_process(
-        instance=instance, partition_key=key, raise_on_error=False
-    )
-    return key, result
-
-
-def materialization(result, asset: str):
-    events = [
-        e
-        for e in result.get_asset_materialization_events()
-        if e.asset_key.to_user_string() == asset
-    ]
-    assert len(events) == 1, f"{asset} materialized {len(events)} times"
-    return {k: v.value for k, v in events[0].materialization.metadata.items()}
-
-
-def checks(result) -> dict[str, bool]:
-    return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
 
 
 def test_english_prompt_makes_every_asset_and_a_video_of_planned_length(instance, vidgen_home):
@@ -50,7 +25,7 @@ def test_english_prompt_makes_every_asset_and_a_video_of_planned_length(instance
     assert [
         e.asset_key.to_user_string() for e in result.get_asset_materialization_events()
     ] == ASSETS
-    final = materialization(result, "final_video")
+    final = metadata(result, "final_video")
     path = Path(final["path"])
     assert path.is_absolute() and path.is_relative_to(vidgen_home)
     facts = probe_video(path)
@@ -69,10 +44,10 @@ def test_english_prompt_makes_every_asset_and_a_video_of_planned_length(instance
         "no_flicker": True,
         "duration_as_planned": True,
     }
-    clips = materialization(result, "scene_clips")
+    clips = metadata(result, "scene_clips")
     assert clips["backend"] == "animatic"
     assert [s["generated"] for s in clips["scenes"]] == [False, False, False]
-    assert materialization(result, "optimized_prompts")["video_model_reason"].startswith("auto:")
+    assert metadata(result, "optimized_prompts")["video_model_reason"].startswith("auto:")
     assert final["poster"].startswith("![poster](data:image/jpeg;base64,")
     assert [s["camera"] for s in clips["scenes"]][2] == "pan left"
 
@@ -84,7 +59,7 @@ def test_chinese_prompt_keeps_its_text_and_renders(instance):
     assert key.startswith("prompt-")
     stored = PromptStoreResource().store().get(key)
     assert stored.text == text
-    script = materialization(result, "script")
+    script = metadata(result, "script")
     assert script["language"] == "zh" and script["scenes"] == 3
 
 
@@ -98,9 +73,9 @@ def test_vbench_chinese_prompts_run_through_the_graph(instance):
 
 def test_rerun_replaces_the_video_atomically_and_keeps_two_frames_versions(instance, vidgen_home):
     key, first = run_prompt(instance, "A paper boat drifts down a rainy street.", seed=1)
-    path = Path(materialization(first, "final_video")["path"])
+    path = Path(metadata(first, "final_video")["path"])
     _, second = run_prompt(instance, "A paper boat drifts down a rainy street.", seed=1)
-    assert second.success and Path(materialization(second, "final_video")["path"]) == path
+    assert second.success and Path(metadata(second, "final_video")["path"]) == path
     clips_dir = vidgen_home / "storage" / "scene_clips" / key
     versions = [p.name for p in clips_dir.iterdir() if p.name.startswith("v-")]
     manifest = json.loads((clips_dir / "manifest.json").read_text())
@@ -135,8 +110,8 @@ def test_partition_added_by_hand_in_the_ui_uses_its_key_as_the_prompt(instance, 
         },
     )
     assert result.success
-    assert materialization(result, "prompt")["characters"] == len(raw_key)
-    final = Path(materialization(result, "final_video")["path"])
+    assert metadata(result, "prompt")["characters"] == len(raw_key)
+    final = Path(metadata(result, "final_video")["path"])
     assert final.resolve().is_relative_to((vidgen_home / "storage").resolve())
 
 

@@ -15,20 +15,17 @@ from vidgen_pipeline.core import recipes
 from vidgen_pipeline.core.models import ModelChoiceError
 from vidgen_pipeline.families.registry import FAMILIES
 from vidgen_pipeline.resources import placement, speedups
-from vidgen_pipeline.testing.tiny_ltx import save_tiny_ltx_video
-from vidgen_pipeline.testing.tiny_unet_models import save_tiny_svd
-from vidgen_pipeline.testing.tiny_wan import save_tiny_wan21_t2v
 
 SIZE = {"height": 64, "width": 64, "num_frames": 4}
 
 
-@pytest.fixture(scope="module")
-def folders(tmp_path_factory):
-    root = tmp_path_factory.mktemp("recipes")
+@pytest.fixture
+def folders(tiny_models):
+    """The session's tiny SVD, Wan and LTX-Video (conftest)."""
     return {
-        "svd": save_tiny_svd(root / "svd"),
-        "wan": save_tiny_wan21_t2v(root / "wan"),
-        "ltx-video": save_tiny_ltx_video(root / "ltx"),
+        "svd": tiny_models["svd"],
+        "wan": tiny_models["wan2.1-t2v"],
+        "ltx-video": tiny_models["ltx-video"],
     }
 
 

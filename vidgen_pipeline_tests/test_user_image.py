@@ -15,13 +15,6 @@ from vidgen_pipeline.core.requests import GenerationSettings
 from vidgen_pipeline.resources import KeyframeGenerator, VideoGenerator
 
 
-@pytest.fixture(scope="module")
-def tiny_models(tmp_path_factory):
-    from vidgen_pipeline.testing.tiny_unet_models import save_tiny_modelscope_t2v
-
-    return {"t2v": save_tiny_modelscope_t2v(tmp_path_factory.mktemp("tiny") / "t2v")}
-
-
 def photo(path, size=(320, 200), colour=(200, 40, 30)):
     Image.new("RGB", size, colour).save(path)
     return path
@@ -125,14 +118,13 @@ def test_the_animatic_starts_from_the_users_image(stored):
 # ------------------------------------------------------- where an image may come from
 
 
-def test_the_cli_starts_ltx_video_from_the_users_image(tmp_path):
+def test_the_cli_starts_ltx_video_from_the_users_image(tmp_path, tiny_models):
     import subprocess
 
     from vidgen_pipeline.core.media import probe_video
-    from vidgen_pipeline.testing.tiny_ltx import save_tiny_ltx_video
     from vidgen_pipeline_tests.conftest import VIDGEN, cli_env
 
-    ltx = save_tiny_ltx_video(tmp_path / "ltx")
+    ltx = tiny_models["ltx-video"]
     home = tmp_path / "home"
     env = {**cli_env(home), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     common = ["--width", "64", "--height", "64", "--fps", "8", "--steps", "2", "--duration", "1"]

@@ -1,23 +1,18 @@
 """`dagster dev` as `make ui` starts it: ask its GraphQL API what the UI shows, and add a
-prompt through the Launchpad job the way a user clicks it (the daemon's sensor does the rest)."""
+prompt through the Launchpad job the way a user clicks it (the daemon's sensor does the rest).
+
+The server is conftest's ``webserver``, one per session, shared with test_browser (the two
+modules run on one xdist worker)."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
-from pathlib import Path
-
-import pytest
 
 from vidgen_pipeline.core.media import probe_video
 from vidgen_pipeline.core.requests import partition_key_for
-from vidgen_pipeline_tests.conftest import REPO, cli_env
+from vidgen_pipeline_tests.conftest import graphql
 
 QUERY = """
 {
@@ -41,66 +36,6 @@ QUERY = """
   }
 }
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def graphql(port: int, query: str) -> dict:
-    body = json.dumps({"query": query}).encode()
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql", data=body, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())["data"]
-
-
-@pytest.fixture(scope="module")
-def webserver(tmp_path_factory):
-    home = tmp_path_factory.mktemp("ui") / "home"
-    subprocess.run(
-        [sys.executable, "-m", "vidgen_pipeline.instance"], env=cli_env(home), check=True
-    )
-    env = {**cli_env(home), "DAGSTER_HOME": str(home / "dagster")}
-    port = free_port()
-    dagster = Path(sys.executable).with_name("dagster")
-    log_path = home / "dagster-dev.log"
-    log = open(log_path, "w")  # a file, not a pipe: a full pipe would stall the daemon
-    proc = subprocess.Popen(
-        [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # dagster dev starts the webserver and daemon as children
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"dagster dev exited: {log_path.read_text()[-2000:]}")
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("webserver did not answer within 120 s")
-        yield port, home
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(proc.pid, sig)
-                proc.wait(timeout=30)
-                break
-            except ProcessLookupError:
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        log.close()
 
 
 def test_ui_shows_six_partitioned_assets_their_checks_jobs_and_sensor(webserver):
@@ -150,7 +85,7 @@ mutation($params: ExecutionParams!) {
   }
 }
 """
-RUNS = "{ runsOrError { ... on Runs { results { jobName status } } } }"
+RUNS = "{ runsOrError { ... on Runs { results { jobName status tags { key value } } } } }"
 
 
 def test_launchpad_prompt_becomes_a_video_through_the_daemon(webserver):
@@ -176,7 +111,12 @@ def test_launchpad_prompt_becomes_a_video_through_the_daemon(webserver):
     runs: list = []
     while time.monotonic() < deadline:
         runs = graphql(port, RUNS)["runsOrError"]["results"]
-        made = [r for r in runs if r["jobName"] == "generate_video"]
+        made = [  # the run the sensor launched for this prompt (others share the server)
+            r
+            for r in runs
+            if r["jobName"] == "generate_video"
+            and {"key": "dagster/partition", "value": partition_key_for(text)} in r["tags"]
+        ]
         if made and made[0]["status"] in ("SUCCESS", "FAILURE", "CANCELED"):
             break
         time.sleep(2)
