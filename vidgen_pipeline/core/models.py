@@ -82,6 +82,8 @@ class VideoPlan(BaseModel):
     unet_weights_revision: str | None = None
     scheduler: str | None = None
     scheduler_config: dict[str, Any] | None = None
+    # LoRAs on the denoiser, in order: file, scale, where found, revision (core/loras.py).
+    loras: list[dict[str, Any]] = Field(default_factory=list)
     denoisers: list[str] = Field(default_factory=list)
     component_dtypes: dict[str, str] = Field(default_factory=dict)
     call_options: dict[str, Any] = Field(default_factory=dict)  # guidance, flow shift, ...

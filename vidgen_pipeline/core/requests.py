@@ -136,6 +136,22 @@ class GenerationSettings(BaseModel):
     fps: Annotated[
         float | None, Setting(flag=Flag("--fps", "N", parse="positive_float"), launchpad=True)
     ] = Field(default=None, description="rate the clips are generated at")
+    lora: Annotated[
+        list[str] | None,
+        Setting(
+            flag=Flag(
+                "--lora",
+                "PATH_OR_HUB_ID[:SCALE]",
+                "a LoRA on the video model (repeatable): a .safetensors file, a folder, or a "
+                "hub repo[/file]; :SCALE its weight (default 1)",
+            ),
+            launchpad=True,
+            column=Column("lora", cell="list"),
+        ),
+    ] = Field(
+        default=None,
+        description="LoRAs on the video model: PATH_OR_HUB_ID[:SCALE] each (safetensors only)",
+    )
     image: Annotated[
         str | None,
         Setting(

@@ -197,7 +197,7 @@ def resolve_weights(
     from huggingface_hub import constants
 
     tried.append(f"Hugging Face cache ({constants.HF_HUB_CACHE})")
-    downloaded = _download_or_explain(
+    downloaded = download_or_explain(
         f"{label} ({hub_id})",
         "has no weights here",
         tried,
@@ -239,7 +239,7 @@ def first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-def _download_or_explain(what, missing, tried, fetch, allow_download, download) -> Path:
+def download_or_explain(what, missing, tried, fetch, allow_download, download) -> Path:
     """``download()`` when downloads are allowed; else, or when it fails, one line naming the
     places tried and the command that fetches the files."""
     from huggingface_hub.errors import HfHubHTTPError
@@ -307,10 +307,10 @@ def resolve_file(
 
     try:
         cached = Path(hf_hub_download(hub_id, filename, local_files_only=True))
-        return ResolvedFile(cached, "Hugging Face cache", _snapshot(cached))
+        return ResolvedFile(cached, "Hugging Face cache", snapshot_of(cached))
     except (LocalEntryNotFoundError, FileNotFoundError, OSError, ValueError):
         pass
-    downloaded = _download_or_explain(
+    downloaded = download_or_explain(
         f"{label}: {filename} from {hub_id}",
         "is not here",
         [str(candidate), f"Hugging Face cache ({constants.HF_HUB_CACHE})"],
@@ -318,10 +318,10 @@ def resolve_file(
         allow_download,
         lambda: hf_hub_download(hub_id, filename),
     )
-    return ResolvedFile(downloaded, "download", _snapshot(downloaded))
+    return ResolvedFile(downloaded, "download", snapshot_of(downloaded))
 
 
-def _snapshot(path: Path) -> str | None:
+def snapshot_of(path: Path) -> str | None:
     parts = path.parts
     return parts[parts.index("snapshots") + 1] if "snapshots" in parts[:-1] else None
 
@@ -342,7 +342,7 @@ def _checked(label: str, folder: Path, source: str, allow_unsafe: bool) -> Resol
         half = "only"  # what the model cards' `variant="fp16"` downloads leave behind
     elif any(HALF in p for p in precisions):
         half = "some"
-    revision = _snapshot(folder / "model_index.json")
+    revision = snapshot_of(folder / "model_index.json")
     return ResolvedWeights(folder, source, str(index.get("_class_name", "")), revision, half)
 
 
@@ -383,4 +383,4 @@ def _checked_transformers(
         raise WeightsError(f"{label}: {folder} has no tokenizer files")
     _weights_precisions(label, folder, str(folder), allow_unsafe)
     architecture = (config.get("architectures") or [config.get("model_type", "")])[0]
-    return ResolvedWeights(folder, source, str(architecture), _snapshot(folder / "config.json"))
+    return ResolvedWeights(folder, source, str(architecture), snapshot_of(folder / "config.json"))

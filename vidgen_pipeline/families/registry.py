@@ -59,6 +59,16 @@ class ReplacementUNet:
 
 
 @dataclass(frozen=True)
+class DistilledLora:
+    """A few-step LoRA on a base model (one safetensors file in a hub repo), and the steps
+    it was distilled for."""
+
+    hub_id: str
+    filename: str
+    steps: tuple[int, int]
+
+
+@dataclass(frozen=True)
 class ModelEntry:
     """A registry name: where its weights are published and what it runs as."""
 
@@ -74,6 +84,7 @@ class ModelEntry:
     call_options: dict[str, Any] = field(default_factory=dict)  # over the family's defaults
     motion_adapter: str | None = None  # AnimateDiff: adapter repo loaded beside a base model
     unet: ReplacementUNet | None = None  # few-step: a distilled UNet on the base
+    lora: DistilledLora | None = None  # few-step: a distilled LoRA on the base
     base: str | None = None  # the registry entry whose weights (and folder) it runs on
     takes: Inputs | None = None  # what its folder takes, where configs decide (TI2V-5B)
 
@@ -197,6 +208,42 @@ VIDEO_MODELS: dict[str, ModelEntry] = {
             "WanImageToVideoPipeline",
             "Wan 2.1 I2V 14B: image and text, 480p",
             vram_gb=48,
+        ),
+        # Few-step Wan: lightx2v's step- and CFG-distilled LoRAs (rank 64) on the 14B bases, 4
+        # steps without classifier-free guidance (guidance 1.0: one transformer pass a step),
+        # about 25x less transformer work than 50 guided steps. The LoRA file goes to
+        # VIDGEN_HOME/models/<name>/ or the hub cache; the base is the named entry's.
+        _entry(
+            "wan2.1-t2v-14b-lightx2v",
+            "Wan-AI/Wan2.1-T2V-14B-Diffusers",
+            "wan",
+            "WanPipeline",
+            "Wan 2.1 T2V 14B in 4 steps (lightx2v distilled LoRA), 720p",
+            native=Native(1280, 720, 81, 16, 4),
+            vram_gb=48,
+            base="wan2.1-t2v-14b",
+            call_options={"guidance_scale": 1.0},
+            lora=DistilledLora(
+                "lightx2v/Wan2.1-Distill-Loras",
+                "wan2.1_t2v_14b_lora_rank64_lightx2v_4step.safetensors",
+                steps=(4, 8),
+            ),
+        ),
+        _entry(
+            "wan2.1-i2v-14b-480p-lightx2v",
+            "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers",
+            "wan",
+            "WanImageToVideoPipeline",
+            "Wan 2.1 I2V 14B in 4 steps (lightx2v distilled LoRA), 480p",
+            native=Native(832, 480, 81, 16, 4),
+            vram_gb=48,
+            base="wan2.1-i2v-14b-480p",
+            call_options={"guidance_scale": 1.0},
+            lora=DistilledLora(
+                "lightx2v/Wan2.1-Distill-Loras",
+                "wan2.1_i2v_lora_rank64_lightx2v_4step.safetensors",
+                steps=(4, 8),
+            ),
         ),
         _entry(
             "wan2.2-ti2v-5b",

@@ -207,7 +207,9 @@ def _recipe_parts(pipe, recipe: Recipe, cuda: bool, step_cache, notes, done) -> 
         convs = sum(speedups.channels_last(m) for m in (unet, vae) if m is not None)
         notes.append(f"channels-last ({convs} 2-D convolutions)")
         done.add("channels_last")
-    if recipe.fuse_qkv:
+    if recipe.fuse_qkv and getattr(pipe, "_vidgen_loras", ()):
+        notes.append("fused QKV skipped: LoRAs are on the projections")
+    elif recipe.fuse_qkv:
         models = [m for _, m in speedups.denoisers(pipe)] + ([vae] if vae is not None else [])
         fused = sum(speedups.fuse_qkv_projections(m) for m in models)
         notes.append(f"fused QKV in {fused} attention layers" if fused else "no QKV to fuse")

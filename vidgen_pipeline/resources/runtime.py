@@ -19,7 +19,7 @@ from pydantic import Field
 
 from vidgen_pipeline.core.models import ModelChoiceError
 from vidgen_pipeline.core.weights import ResolvedWeights, first_line, folder_variant
-from vidgen_pipeline.resources import decode_guard, placement
+from vidgen_pipeline.resources import decode_guard, extras, placement
 from vidgen_pipeline.resources.decode_guard import OutOfMemoryInDecode
 
 # Progress goes to the Dagster log (per denoising step); library progress bars and
@@ -234,10 +234,10 @@ def load_pipeline(
     pipe.set_progress_bar_config(disable=True)  # progress is logged per step instead
     extra = ""
     if unet_weights:
-        replace_unet_weights(pipe, unet_weights, weights)
+        extras.replace_unet_weights(pipe, unet_weights, weights)
         extra += f", UNet from {unet_weights}"
     if scheduler:
-        pipe.scheduler = make_scheduler(*scheduler)
+        pipe.scheduler = extras.make_scheduler(*scheduler)
         extra += f", {scheduler[0]}"
     LOAD_COUNTS[str(weights.path)] += 1
     files = f"{variant} files" if variant else "full-precision files"
@@ -269,55 +269,6 @@ def pipeline_as(pipe, class_name: str | None):
     sibling.set_progress_bar_config(disable=True)
     _LOADED[key] = (pipe, sibling)  # keeps pipe's id valid while the sibling lives
     return sibling
-
-
-def replace_unet_weights(pipe, path: str, weights: ResolvedWeights) -> None:
-    """Load the state dict in the safetensors file ``path`` into ``pipe.unet`` (strict: every
-    key, every shape); a file that does not fit is one ``ModelChoiceError`` line."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    unet = getattr(pipe, "unet", None)
-    if unet is None:
-        raise ModelChoiceError(f"{weights.path} has no UNet for {path} to replace")
-    try:
-        state = load_file(path)
-    except (OSError, SafetensorError) as exc:
-        reason = first_line(exc)
-        raise ModelChoiceError(f"could not read {path}: {reason}") from None
-    own = unet.state_dict()
-    missing = sorted(own.keys() - state.keys())
-    unexpected = sorted(state.keys() - own.keys())
-    reshaped = sorted(k for k in own.keys() & state.keys() if own[k].shape != state[k].shape)
-    if missing or unexpected or reshaped:
-        problems = []
-        if missing:
-            problems.append(f"{len(missing)} keys missing (e.g. {missing[0]})")
-        if unexpected:
-            problems.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
-        if reshaped:
-            k = reshaped[0]
-            problems.append(
-                f"{len(reshaped)} of another shape (e.g. {k}: {tuple(state[k].shape)} in the "
-                f"file, {tuple(own[k].shape)} in the model)"
-            )
-        raise ModelChoiceError(
-            f"{path} does not fit the {type(unet).__name__} of {weights.path}: "
-            f"{'; '.join(problems)} (diffusers key names expected)"
-        )
-    unet.load_state_dict(state, strict=True)
-
-
-def make_scheduler(name: str, config: dict | None):
-    """A scheduler by class name: the ported AnimateLCM-SVD one, or any of diffusers'."""
-    import diffusers
-
-    from vidgen_pipeline.core import animatelcm_scheduler
-
-    cls = getattr(animatelcm_scheduler, name, None) or getattr(diffusers, name, None)
-    if cls is None or not hasattr(cls, "from_config"):
-        raise ModelChoiceError(f"unknown scheduler {name!r}")
-    return cls.from_config(dict(config or {}))
 
 
 def load_chat_model(
@@ -413,3 +364,4 @@ def token_counter(pipeline_folder: str | None):
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
     limit = min(int(getattr(tokenizer, "model_max_length", 77) or 77), 4096)
     return (lambda text: len(tokenizer(text)["input_ids"])), limit
+

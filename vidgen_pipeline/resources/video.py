@@ -45,6 +45,11 @@ class VideoGenerator(DiffusersSettings):
         description="folders a Launchpad or dataset image path may name, besides "
         "VIDGEN_HOME/inputs and a dataset's own folder",
     )
+    loras: list[str] = Field(
+        default_factory=list,
+        description="LoRAs on the video model for every prompt without its own lora setting: "
+        "PATH_OR_HUB_ID[:SCALE] each (safetensors only)",
+    )
     unet_weights: str = Field(
         default="",
         description="few-step models (animatelcm-svd-xt): their replacement UNet .safetensors "

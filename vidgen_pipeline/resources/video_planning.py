@@ -11,10 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidgen_pipeline.core.images import stored_image
+from vidgen_pipeline.core.loras import LoraChoice, resolve_lora
 from vidgen_pipeline.core.models import (
     DEFAULT_KEYFRAME_MODEL,
-    KEYFRAME_MODELS,
     ModelChoiceError,
     VideoPlan,
     check_size,
@@ -38,6 +37,7 @@ from vidgen_pipeline.families.registry import (
     family_for,
 )
 from vidgen_pipeline.resources import placement, runtime
+from vidgen_pipeline.resources.scene_starts import plan_image, plan_keyframes, refuse_image
 
 FALLBACKS = ("fail", "animatic")
 DENOISERS = ("unet", "transformer", "transformer_2")
@@ -78,7 +78,7 @@ def plan_video(generator, settings: GenerationSettings, keyframes) -> VideoPlan:
     else:
         known = VIDEO_MODELS.get(name)
         if settings.image and known is not None and known.inputs.image == "none":
-            _refuse_image(name)  # before looking for its weights
+            refuse_image(name)  # before looking for its weights
         choice = _named(generator, name, precision, notes)
     if generator.unet_weights and choice.unet is None:
         notes.append(f"unet_weights ignored: {choice.label} has no replacement UNet")
@@ -89,8 +89,8 @@ def plan_video(generator, settings: GenerationSettings, keyframes) -> VideoPlan:
         notes += [dtype_note] if dtype_note else []
         plan = _plan_diffusers(generator, settings, device, dtype, choice, notes)
     # 4. what starts each scene
-    _plan_image(plan, settings)
-    _plan_keyframes(plan, settings, keyframes, device)
+    plan_image(plan, settings)
+    plan_keyframes(plan, settings, keyframes, device)
     return plan
 
 
@@ -191,6 +191,45 @@ def _resolve_unet(generator, entry: ModelEntry) -> ResolvedFile:
         )
     except WeightsError as exc:
         raise ModelChoiceError(str(exc)) from None
+
+
+def _loras(generator, settings, entry, pipeline: str, steps: int, native) -> list[dict]:
+    """The LoRAs on the denoiser: a few-step entry's own, then the prompt's ``lora`` (or,
+    without one, the resource's ``loras``); each a safetensors file, found before anything
+    loads."""
+    wanted = list(settings.lora if settings.lora is not None else generator.loras)
+    found: list[dict] = []
+    if entry is not None and entry.lora is not None:
+        _distilled_steps(entry, "LoRA", entry.lora.steps, steps, native)
+        try:
+            file = resolve_file(
+                "video",
+                entry.name,
+                entry.lora.hub_id,
+                entry.lora.filename,
+                "",
+                generator.allow_download,
+            )
+        except WeightsError as exc:
+            raise ModelChoiceError(str(exc)) from None
+        choice = LoraChoice(entry.lora.filename, str(file.path), 1.0, file.source, file.revision)
+        found.append(choice.as_plan())
+    if (wanted or found) and not _takes_loras(pipeline):
+        raise ModelChoiceError(f"{pipeline} does not load LoRAs (no load_lora_weights)")
+    for text in wanted:
+        try:
+            choice = resolve_lora(text, generator.allow_download)
+        except WeightsError as exc:
+            raise ModelChoiceError(str(exc)) from None
+        revision = choice.revision or weights_revision(choice.path)
+        found.append({**choice.as_plan(), "revision": revision})
+    return found
+
+
+def _takes_loras(pipeline: str) -> bool:
+    import diffusers
+
+    return hasattr(getattr(diffusers, pipeline, None), "load_lora_weights")
 
 
 # ------------------------------------------------------------------------------ families
@@ -298,6 +337,7 @@ def _plan_diffusers(generator, settings, device, dtype, choice: Choice, notes) -
         notes=notes,
     )
     _few_step(plan, entry, choice.unet, steps, native)
+    plan.loras = _loras(generator, settings, entry, pipeline, steps, native)
     return plan
 
 
@@ -358,95 +398,22 @@ def _adapter(generator, entry: ModelEntry | None, weights: ResolvedWeights) -> s
         ) from None
 
 
+def _distilled_steps(entry, what: str, span: tuple[int, int], steps: int, native) -> None:
+    low, high = span
+    if not low <= steps <= high:
+        raise ModelChoiceError(
+            f"steps {steps} is outside {low}..{high}: {entry.name}'s {what} was distilled "
+            f"for {low}-{high} steps (default {native.steps})"
+        )
+
+
 def _few_step(plan: VideoPlan, entry, unet: ResolvedFile | None, steps: int, native) -> None:
     """A distilled UNet's file, scheduler and step range."""
     if unet is None:
         return
-    low, high = entry.unet.steps
-    if not low <= steps <= high:
-        raise ModelChoiceError(
-            f"steps {steps} is outside {low}..{high}: {entry.name}'s UNet was distilled "
-            f"for {low}-{high} steps (default {native.steps})"
-        )
+    _distilled_steps(entry, "UNet", entry.unet.steps, steps, native)
     plan.unet_weights_path = str(unet.path)
     plan.unet_weights_source = unet.source
     plan.unet_weights_revision = unet.revision or weights_revision(str(unet.path))
     plan.scheduler = entry.unet.scheduler
     plan.scheduler_config = dict(entry.unet.scheduler_config)
-
-
-# ------------------------------------------------------------------------ scene starts
-
-
-def _plan_image(plan: VideoPlan, settings: GenerationSettings) -> None:
-    """The user's image starts the first scene: checked here (it is a registered input,
-    decodes), refused for a model that takes no image."""
-    if not settings.image:
-        return
-    if plan.image_input == "none":
-        _refuse_image(plan.model)
-    stored_image(settings.image)  # a registered input that decodes
-    plan.image_path = settings.image
-
-
-def _refuse_image(model: str) -> None:
-    capable = [e.name for e in VIDEO_MODELS.values() if e.inputs.image != "none"]
-    raise ModelChoiceError(
-        f"{model} makes video from text only and cannot start from an image; "
-        f"image-capable models: {', '.join(capable)}"
-    )
-
-
-def _plan_keyframes(plan: VideoPlan, settings, keyframes, device: str) -> None:
-    """Which keyframes the scenes start from: a text-to-image model's, storyboard cards (the
-    animatic), or none (text-to-video; an optional image; scenes chained by continuity)."""
-    keyframe = (settings.keyframe_model or keyframes.model or "auto").strip()
-    steps = settings.keyframe_steps
-    if plan.backend == "animatic":
-        if keyframe not in ("auto", "cards"):
-            add_keyframe_model(plan, keyframe, keyframes, device, steps)
-        return
-    if plan.image_input == "none":
-        plan.keyframe_model = "none"
-        if keyframe not in ("auto", "none"):
-            plan.notes.append(f"keyframe model {keyframe} ignored: {plan.pipeline} reads text")
-        return
-    # Continuity from the user's image: every scene starts from the one before it.
-    chained = bool(plan.image_path and plan.continuity)
-    if keyframe in ("auto", "none") and (plan.image_input == "optional" or chained):
-        plan.keyframe_model = "none"
-        return
-    if keyframe in ("cards", "none"):
-        raise ModelChoiceError(
-            f"{plan.model} animates a keyframe image; storyboard cards would make a meaningless "
-            "video: use a text-to-image keyframe model (sdxl-turbo, sd15, a hub id or a folder)"
-        )
-    name = DEFAULT_KEYFRAME_MODEL if keyframe == "auto" else keyframe
-    add_keyframe_model(plan, name, keyframes, device, steps)
-
-
-def add_keyframe_model(plan: VideoPlan, name: str, keyframes, device: str, steps) -> None:
-    """A text-to-image model makes the keyframes, with the keyframe resource's own device
-    settings, at the video's size (which it must be able to make)."""
-    from vidgen_pipeline.resources.keyframes import KEYFRAME_SIZE_MULTIPLE
-
-    keyframes.check_settings()
-    keyframes.check_recipe()
-    check_size(plan.width, plan.height, plan.fps, KEYFRAME_SIZE_MULTIPLE, f"keyframe model {name}")
-    kf_device = runtime.resolve_device(keyframes.device) if keyframes.device != "auto" else device
-    kf_dtype, _ = runtime.resolve_dtype(keyframes.dtype, kf_device)
-    weights = keyframes.resolve(name, runtime.weights_precision(kf_dtype))
-    spec = KEYFRAME_MODELS.get(name)
-    plan.keyframe_model = name
-    plan.keyframe_weights_path = str(weights.path)
-    plan.keyframe_weights_source = weights.source
-    plan.keyframe_weights_variant = weights.variant_for(kf_dtype)
-    plan.keyframe_steps = steps or keyframes.steps or (spec.steps if spec else 25)
-    plan.keyframe_guidance_scale = (
-        keyframes.guidance_scale
-        if keyframes.guidance_scale >= 0
-        else (spec.guidance_scale if spec else 7.5)
-    )
-    plan.keyframe_device = kf_device
-    plan.keyframe_dtype = kf_dtype
-    plan.keyframe_memory_mode = keyframes.memory_mode if kf_device == "cuda" else "cpu"

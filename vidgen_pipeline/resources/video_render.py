@@ -22,7 +22,7 @@ from vidgen_pipeline.core.prompts import ScenePrompt
 from vidgen_pipeline.core.weights import ResolvedWeights
 from vidgen_pipeline.families.base import ClipRequest, Family, FrameRule
 from vidgen_pipeline.families.registry import FAMILIES
-from vidgen_pipeline.resources import placement, runtime
+from vidgen_pipeline.resources import extras, placement, runtime
 
 
 def render_animatic(plan: VideoPlan, scene: ScenePrompt, image, frame_count: int) -> SceneClip:
@@ -66,7 +66,13 @@ def load(generator, plan: VideoPlan, log=print):
     )
     placed = placement.placement(pipe)
     if placed is not None:
+        if extras.loras_of(pipe) != extras.wanted_loras(plan.loras):
+            # Another prompt's LoRAs: fused projections and compiled blocks are rebuilt.
+            placement.reset(pipe)
+            extras.apply_loras(pipe, plan.loras, log)
+            _place(generator, pipe, plan, placed)
         return pipe, placed
+    extras.apply_loras(pipe, plan.loras, log)  # before the recipe fuses projections
     mode = plan.memory_mode
     if mode == "auto":
         mode = runtime.auto_memory_mode(plan.vram_gb)
@@ -190,6 +196,8 @@ def _provenance(pipe, plan: VideoPlan, scene, chunks, state, prepared) -> dict:
         info["prepared"] = prepared
     if plan.unet_weights_path:
         info.update(unet_weights=plan.unet_weights_path, scheduler=plan.scheduler)
+    if plan.loras:
+        info["loras"] = [{"path": lora["path"], "scale": lora["scale"]} for lora in plan.loras]
     options = plan.call_options
     if "max_guidance_scale" in options:  # SVD's guidance ramp (few-step: 1.0 to 1.0)
         info["guidance"] = [options["min_guidance_scale"], options["max_guidance_scale"]]
