@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from vidgen_pipeline.bench.cpu import partition_rate
 from vidgen_pipeline.core import recipes
 
 REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "vidgen_pipeline" / "bench" / "gpu_device_check.sh"
 
 HAND_TEXT = "# Benchmarks\n\nHand-written notes that must survive.\n"
 OTHER = "<!-- bench:cpu -->\nCPU figures from an earlier run\n<!-- /bench:cpu -->"
@@ -171,6 +173,27 @@ def test_svd_xt_is_an_optional_model(tmp_path, one_thread):
     found = figures_of(section, "svd-xt")
     assert all(f["step_s"] > 0 for f in found.values())
     assert found["fast"]["within_tolerance"] is True  # both decode the clip as one chunk
+
+
+@pytest.mark.slow
+def test_the_device_script_runs_the_section_on_the_cpu(tmp_path):
+    """What a lent H200 runs, checked here with --tiny (no wheels to install: this Python
+    has them)."""
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "PYTHON": sys.executable}
+    env.update(VIDGEN_HOME=str(tmp_path / "home"), WHEEL_DIR=str(tmp_path / "no-wheels"))
+    env["OMP_NUM_THREADS"] = "1"
+    argv = ["--tiny", "--models", "ltx-video", "--recipes", "default,fast", "--budget", "60"]
+    done = subprocess.run(
+        ["bash", str(SCRIPT), *argv], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    out = tmp_path / "out"
+    assert {"benchmarks.md", "gpu.json", "gpu.log", "versions.txt"} <= {
+        p.name for p in out.iterdir()
+    }
+    assert "<!-- bench:gpu-tiny -->" in (out / "benchmarks.md").read_text()
+    section = json.loads((out / "gpu.json").read_text())["sections"]["gpu-tiny"]
+    assert section["budget_s"] == 60 and "fast" in section["models"]["ltx-video"]["recipes"]
 
 
 def test_sections_are_a_registry_and_all_runs_gpu_tiny_without_cuda(
