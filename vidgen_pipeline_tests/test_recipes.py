@@ -234,3 +234,10 @@ def test_a_runs_recipe_is_applied_once_per_mode(pipe, monkeypatch):
     assert placement.applied_recipe(pipe).name == "low_memory"
     assert not hasattr(pipe.unet.down_blocks[0].attentions[0].transformer_blocks[0].attn1, "to_qkv")
     placement.forget(pipe)
+
+
+def test_reset_undoes_low_memory_on_the_svd_unet(pipe):
+    place(pipe, recipes.LOW_MEMORY)
+    placement.reset(pipe)  # SVD's temporal blocks take the chunk's dim as a keyword only
+    assert placement.applied_recipe(pipe) is None
+    assert all(getattr(m, "_chunk_size", None) is None for m in pipe.unet.modules())

@@ -2,9 +2,10 @@
 
 Sections (``bench.sections.SECTIONS``): ``cpu`` (pipeline overhead with tiny models, encode
 and interpolation rates, partition registration), ``batch`` (registering a prompt suite,
-backfill overhead per prompt) and ``gpu`` (SVD-XT speed recipes: full size on CUDA,
-``--tiny`` on the CPU). Each writes JSON and its own part of ``docs/benchmarks.md``; the
-runner is ``bench.harness``, what the sections share is ``bench.common``.
+backfill overhead per prompt) and ``gpu`` (the speed recipes on Wan 2.1 1.3B and LTX-Video:
+full size on CUDA, ``--tiny`` on the CPU). Each writes JSON and its own part of
+``docs/benchmarks.md``; the runner is ``bench.harness``, what the sections share is
+``bench.common``.
 """
 
 from vidgen_pipeline.bench.common import BenchContext, SectionResult, replace_section

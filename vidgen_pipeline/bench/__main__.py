@@ -1,5 +1,6 @@
 """``python -m vidgen_pipeline.bench [--section cpu|gpu|all] [--tiny] [--out PATH]
-[--json PATH] [--recipes a,b] [--steps N] [--budget SECONDS] [--no-clip]``"""
+[--json PATH] [--models a,b] [--recipes a,b] [--steps N] [--budget SECONDS]
+[--cache-threshold X] [--cpu-compile]``"""
 
 from __future__ import annotations
 
@@ -32,12 +33,25 @@ def parse(argv: list[str]) -> argparse.Namespace:
         default=None,
         help="JSON file (default VIDGEN_HOME/bench/benchmarks.json)",
     )
+    parser.add_argument(
+        "--models",
+        default=None,
+        help="gpu: comma-separated models (wan2.1-t2v-1.3b, ltx-video, svd-xt); "
+        "default the first two",
+    )
     parser.add_argument("--recipes", default=None, help="gpu: comma-separated recipe names")
     parser.add_argument("--steps", type=int, default=None, help="gpu: timed steps (2-10)")
     parser.add_argument(
         "--budget", type=float, default=None, help="gpu: seconds before recipes are skipped"
     )
-    parser.add_argument("--no-clip", action="store_true", help="gpu: no real 25-step clip")
+    parser.add_argument(
+        "--cache-threshold", type=float, default=None, help="gpu: the step cache's threshold"
+    )
+    parser.add_argument(
+        "--cpu-compile",
+        action="store_true",
+        help="gpu --tiny: trace the compiled recipes with Dynamo (eager backend) on the CPU",
+    )
     parser.add_argument("--prompts", type=int, default=None, help="cpu: prompts to register")
     parser.add_argument("--runs", type=int, default=None, help="cpu: pipeline runs")
     parser.add_argument(
@@ -60,10 +74,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"copied {', '.join(copied) or 'nothing'} into {args.out}")
         return 0 if copied else 1
     options = {
+        "models": args.models.split(",") if args.models else None,
         "recipes": args.recipes.split(",") if args.recipes else None,
         "steps": args.steps,
         "budget_s": args.budget,
-        "clip": False if args.no_clip else None,
+        "cache_threshold": args.cache_threshold,
+        "cpu_compile": args.cpu_compile or None,
         "prompts": args.prompts,
         "pipeline_runs": args.runs,
     }

@@ -2,21 +2,15 @@
 
 ``FULL`` is stabilityai/stable-video-diffusion-img2vid-xt as published (unet/, vae/,
 image_encoder/, scheduler/ and feature_extractor/ configs; about 1.52 B UNet, 98 M VAE and
-632 M image-encoder parameters). ``TINY`` is the tests' tiny SVD
-(``vidgen_pipeline.testing.tiny_unet_models``): 64x64, 4 frames, about 0.15 s a call on
-a CPU. ``run`` holds the call's size: 25 frames at 576x1024 for ``FULL``.
+632 M image-encoder parameters); ``run`` holds the call's size, 25 frames at 576x1024. The
+bench's ``--tiny`` SVD is the tests' (``testing.tiny_unet_models.save_tiny_svd``).
 """
 
 from __future__ import annotations
 
 import copy
 
-from vidgen_pipeline.testing.tiny_unet_models import (
-    SVD_IMAGE_ENCODER,
-    SVD_SCHEDULER,
-    SVD_UNET,
-    SVD_VAE,
-)
+from vidgen_pipeline.testing.tiny_unet_models import SVD_SCHEDULER
 
 SCHEDULER = SVD_SCHEDULER  # SVD-XT's own scheduler config, at every size
 
@@ -91,29 +85,15 @@ FULL = {
     "run": {"height": 576, "width": 1024, "num_frames": 25, "fps": 6},
 }
 
-TINY = {
-    "unet": SVD_UNET,
-    "vae": SVD_VAE,
-    "image_encoder": SVD_IMAGE_ENCODER,
-    "scheduler": SCHEDULER,
-    "feature_extractor": {**FEATURE_EXTRACTOR},
-    "run": {"height": 64, "width": 64, "num_frames": 4, "fps": 6},
-}
 
-CONFIGS = {"full": FULL, "tiny": TINY}
+def configs() -> dict:
+    """A deep copy of the configs."""
+    return copy.deepcopy(FULL)
 
 
-def configs(size: str) -> dict:
-    """A deep copy of the ``full`` or ``tiny`` configs."""
-    return copy.deepcopy(CONFIGS[size])
-
-
-def build_svd(size: str = "tiny", device: str = "cpu", seed: int = 0):
-    """A StableVideoDiffusionPipeline with random weights (fp32), built on ``device``.
-
-    Building on the GPU is much faster for ``full`` (random initialisation of 2.2 B
-    parameters); move it to the CPU afterwards to keep a master copy off the GPU.
-    """
+def build_svd(device: str = "cpu", seed: int = 0):
+    """A StableVideoDiffusionPipeline with random weights (fp32), built on ``device`` (on
+    the GPU the random initialisation of 2.2 B parameters is much faster)."""
     import torch
     from diffusers import (
         AutoencoderKLTemporalDecoder,
@@ -127,7 +107,7 @@ def build_svd(size: str = "tiny", device: str = "cpu", seed: int = 0):
         CLIPVisionModelWithProjection,
     )
 
-    cfg = configs(size)
+    cfg = configs()
     with torch.device(device):
         torch.manual_seed(seed)
         unet = UNetSpatioTemporalConditionModel(**cfg["unet"]).eval()
@@ -146,23 +126,3 @@ def build_svd(size: str = "tiny", device: str = "cpu", seed: int = 0):
     )
     pipe.set_progress_bar_config(disable=True)
     return pipe
-
-
-def clone_pipeline(pipe):
-    """An independent copy (weights included) of a pipeline, for one recipe to change."""
-    import copy as _copy
-
-    components = {name: _copy.deepcopy(component) for name, component in pipe.components.items()}
-    clone = type(pipe)(**components)
-    clone.set_progress_bar_config(disable=True)
-    return clone
-
-
-def parameter_counts(pipe) -> dict[str, int]:
-    import torch
-
-    return {
-        name: sum(p.numel() for p in module.parameters())
-        for name, module in pipe.components.items()
-        if isinstance(module, torch.nn.Module)
-    }

@@ -258,7 +258,8 @@ def reset(pipe) -> None:
     if "forward_chunking" in done:
         for module in pipe.unet.modules():
             if hasattr(module, "set_chunk_feed_forward"):
-                module.set_chunk_feed_forward(None, 0)
+                # by keyword: SVD's temporal blocks take ``dim`` in **kwargs only
+                module.set_chunk_feed_forward(None, dim=0)
     if "vae_tiling" in done:
         speedups.vae_tiling(pipe, on=False)
     if "decode_chunk" in done and "decode_latents" in vars(pipe):

@@ -33,7 +33,7 @@ SAMPLE_SIZE = 8
 CROSS_DIM = 32
 VAE_CHANNELS = (32, 32, 64, 64)  # four blocks -> 8x downsample, like the real VAEs
 
-# The tiny SVD's component configs (the benchmark builds its tiny SVD from these too).
+# The tiny SVD's component configs (the benchmark's --tiny SVD is save_tiny_svd's).
 SVD_UNET = {
     "sample_size": SAMPLE_SIZE,
     "in_channels": 8,
