@@ -99,7 +99,7 @@ class _Broken(VideoGenerator):
 
     fault: str = "black"
 
-    def render(self, plan, scene, image, frame_count, log=print) -> SceneClip:
+    def render(self, plan, scene, image, frame_count, log=print, continuing=False) -> SceneClip:
         rng = np.random.default_rng(scene.scene_number)
         base = rng.integers(40, 200, (plan.height, plan.width, 3), dtype=np.uint8)
         if self.fault == "black":
@@ -221,7 +221,7 @@ class _Waiting(VideoGenerator):
     """Says when scene 2's render starts (scene 1's finishing waits for that: it can only
     see it if finishing runs beside rendering, not after it)."""
 
-    def render(self, plan, scene, image, frame_count, log=print) -> SceneClip:
+    def render(self, plan, scene, image, frame_count, log=print, continuing=False) -> SceneClip:
         if scene.scene_number == 2:
             OVERLAP["scene_2_rendering"].set()
         rng = np.random.default_rng(scene.scene_number)
