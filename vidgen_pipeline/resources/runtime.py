@@ -205,19 +205,7 @@ def load_pipeline(
     diffusers.utils.logging.disable_progress_bar()
     transformers.utils.logging.disable_progress_bar()
     started = time.perf_counter()
-    kwargs: dict[str, Any] = {
-        "dtype": torch_dtype(dtype),
-        "use_safetensors": not settings.allow_unsafe_weights,
-    }
-    if component_dtypes:
-        kwargs["dtype"] = {
-            "default": torch_dtype(dtype),
-            **{name: torch_dtype(value) for name, value in component_dtypes.items()},
-        }
-    if variant:
-        kwargs["variant"] = variant
-    if settings.trust_remote_code:
-        kwargs["trust_remote_code"] = True
+    kwargs = _loading_arguments(dtype, settings, variant, component_dtypes)
     if motion_adapter:
         kwargs["motion_adapter"] = diffusers.MotionAdapter.from_pretrained(
             motion_adapter,
@@ -247,6 +235,25 @@ def load_pipeline(
     )
     _LOADED[key] = pipe
     return pipe
+
+
+def _loading_arguments(dtype: str, settings, variant, component_dtypes) -> dict[str, Any]:
+    """``from_pretrained``'s arguments: the dtype (per component where some differ), the
+    files' variant, safetensors unless opted out, remote code only when opted in."""
+    kwargs: dict[str, Any] = {
+        "dtype": torch_dtype(dtype),
+        "use_safetensors": not settings.allow_unsafe_weights,
+    }
+    if component_dtypes:
+        kwargs["dtype"] = {
+            "default": torch_dtype(dtype),
+            **{name: torch_dtype(value) for name, value in component_dtypes.items()},
+        }
+    if variant:
+        kwargs["variant"] = variant
+    if settings.trust_remote_code:
+        kwargs["trust_remote_code"] = True
+    return kwargs
 
 
 def pipeline_as(pipe, class_name: str | None):

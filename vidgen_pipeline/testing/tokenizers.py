@@ -304,18 +304,11 @@ def _set_tokenizer_class(dest: Path, class_name: str, **extra) -> None:
     )
 
 
-def _write_chat_llm_tokenizer() -> Path:
-    from vidgen_pipeline.testing.tiny_llm import write_llm_tokenizer
-
-    return write_llm_tokenizer()
-
-
 WRITERS = {
     "clip": write_clip_tokenizer,
     "t5": write_t5_tokenizer,
     "gemma3": write_gemma3_tokenizer,
-    "chat_llm": _write_chat_llm_tokenizer,
-}
+}  # the chat LLM's: python -m vidgen_pipeline.testing.tiny_llm
 
 if __name__ == "__main__":  # regenerate one committed tokenizer: python -m ... NAME
     if len(sys.argv) != 2 or sys.argv[1] not in WRITERS:
