@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from upath import UPath
 
-from vidgen_pipeline.core.storage import atomic_write_bytes
+from vidgen_pipeline.core.storage import atomic_write_bytes, storage_path
 
 MAX_PROMPT_CHARS = 100_000
 _SAFE_KEY = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$")
@@ -136,7 +136,7 @@ class PromptStore:
     """One JSON document per partition key under a base path (local folder or fsspec URL)."""
 
     def __init__(self, base_path: str | Path):
-        self.base = UPath(base_path)
+        self.base = storage_path(base_path)
 
     def _path(self, partition_key: str) -> UPath:
         return self.base / f"{safe_path_component(partition_key)}.json"
@@ -148,10 +148,11 @@ class PromptStore:
         return key
 
     def get(self, partition_key: str) -> PromptRequest | None:
-        path = self._path(partition_key)
-        if not path.exists():
+        try:
+            data = self._path(partition_key).read_bytes()
+        except FileNotFoundError:
             return None
-        return PromptRequest.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        return PromptRequest.model_validate(json.loads(data.decode("utf-8")))
 
     def request_for(self, partition_key: str) -> PromptRequest:
         """The stored request, or, for a key added by hand in the UI, the key as the prompt."""
