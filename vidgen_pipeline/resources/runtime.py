@@ -79,6 +79,9 @@ class DiffusersSettings(ConfigurableResource):
 
 
 def cuda_available() -> bool:
+    from vidgen_pipeline.gpus import hold_device
+
+    hold_device()  # VIDGEN_GPUS: this process's own device, chosen before CUDA starts
     import torch
 
     return bool(torch.cuda.is_available())
