@@ -55,6 +55,24 @@ def test_a_wrong_vidgen_gpus_says_what_it_takes(monkeypatch, setting):
         gpus.configured_devices()
 
 
+def test_the_gpu_pool_and_run_queue_follow_vidgen_gpus(tmp_path, monkeypatch):
+    from vidgen_pipeline.instance import prepare_home
+
+    monkeypatch.setenv("VIDGEN_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.setenv("VIDGEN_GPUS", "3")
+    prepare_home()
+    monkeypatch.setenv("DAGSTER_HOME", os.environ["DAGSTER_HOME"])
+    with DagsterInstance.get() as instance:
+        concurrency = instance.get_concurrency_config()
+        assert concurrency.pool_config.default_pool_limit == 3
+        assert concurrency.run_queue_config.max_concurrent_runs == 3
+    monkeypatch.setenv("VIDGEN_GPUS", "1")
+    prepare_home()  # the file is vidgen's: it follows the environment
+    with DagsterInstance.get() as instance:
+        assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
+
+
 class Watched:
     """A `vidgen` command whose standard error is read as it comes."""
 

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from pathlib import Path
 
@@ -275,9 +276,9 @@ def test_a_frames_write_killed_half_way_keeps_the_previous_version(s3, store, tm
 
 
 def _current(store: str) -> str:
-    return json.loads((storage_path(store) / "scene_clips" / PARTITION / "manifest.json").read_bytes())[
-        "version"
-    ]
+    return json.loads(
+        (storage_path(store) / "scene_clips" / PARTITION / "manifest.json").read_bytes()
+    )["version"]
 
 
 def test_of_two_writers_of_one_partition_the_last_whole_write_wins(s3, store, tmp_path):
@@ -300,3 +301,29 @@ def test_of_two_writers_of_one_partition_the_last_whole_write_wins(s3, store, tm
     expected = np.full((5, 12, 16, 3), 200, np.uint8)
     expected[:, 0, 0] = np.arange(5, dtype=np.uint8)[:, None]
     np.testing.assert_array_equal(loaded[0].frames, expected)  # whole, never a mix
+
+
+# -------------------------------------------------------------------------- unreachable
+
+
+@pytest.mark.parametrize("fault", ["connection refused", "no such bucket"])
+def test_an_unreachable_object_store_is_one_line(s3, tmp_path, fault):
+    from vidgen_pipeline_tests.services import free_port
+
+    env = {**cli_env(tmp_path / "home"), **s3.env}
+    if fault == "connection refused":
+        env["AWS_ENDPOINT_URL_S3"] = endpoint = f"http://127.0.0.1:{free_port()}"
+        env["VIDGEN_STORAGE"] = f"s3://{BUCKET}/videos"
+    else:
+        endpoint = s3.endpoint
+        env["VIDGEN_STORAGE"] = "s3://no-such-bucket-here/videos"
+    started = time.monotonic()
+    done = subprocess.run([*VIDGEN, "backfill"], env=env, capture_output=True, text=True)
+    seconds = time.monotonic() - started
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr[-2000:]
+    assert lines[0].startswith("vidgen: cannot use the object store of VIDGEN_STORAGE=")
+    assert env["VIDGEN_STORAGE"] in lines[0] and endpoint in lines[0]
+    assert s3.env["AWS_SECRET_ACCESS_KEY"] not in done.stderr
+    assert not (tmp_path / "home" / "dagster" / "dagster.yaml").exists()  # nothing ran
+    print(f"\n{fault}: {lines[0]} ({seconds:.1f} s)")
