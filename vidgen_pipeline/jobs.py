@@ -12,6 +12,7 @@ from dagster import (
 from pydantic import Field
 
 from vidgen_pipeline.core.requests import GenerationSettings, PromptRequest
+from vidgen_pipeline.k8s import video_run_tags
 from vidgen_pipeline.partitions import PROMPTS
 from vidgen_pipeline.resources import PromptStoreResource
 
@@ -19,6 +20,7 @@ generate_video_job = define_asset_job(
     "generate_video",
     selection=AssetSelection.groups("story", "media"),
     description="Materialize every asset of one prompt, from storyboard to final_video.",
+    tags=video_run_tags(),  # the run's pod asks for a GPU under K8sRunLauncher (k8s.py)
 )
 
 
