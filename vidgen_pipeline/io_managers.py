@@ -209,6 +209,7 @@ class FramesIOManager(StorageIOManager):
                     entry["mp4"] = "clip.mp4"
                 entries.append(entry)
                 frame_total += len(item.frames)
+        folder.mkdir(parents=True, exist_ok=True)  # a text-to-video model's keyframes: none
         (folder / DONE).write_bytes(b"")  # whole: no longer some writer's work in progress
         manifest = {"version": version, "items": entries}
         previous = self._current_version(path)
