@@ -246,3 +246,21 @@ def test_a_bad_database_url_is_one_line_before_anything_runs(postgres, tmp_path,
     if fault == "wrong password":
         tables = postgres.psql(database, "SELECT count(*) FROM pg_tables WHERE schemaname='public'")
         assert tables.strip() == "0"
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("postgres://vidgen:pw@db.internal/vidgen", "write postgresql://"),
+        ("mysql://vidgen:pw@db.internal/vidgen", "names a mysql database"),
+        ("postgresql+psycopg://vidgen:pw@db.internal/vidgen", "dagster-postgres speaks psycopg2"),
+        ("postgresql://vidgen:pw@db.internal", "names no database"),
+        ("db.internal:5432", "is not a database URL"),
+    ],
+)
+def test_a_url_that_is_not_for_dagster_postgres_is_refused_without_connecting(url, words):
+    from vidgen_pipeline.core.database import DatabaseError, parse
+
+    with pytest.raises(DatabaseError, match=words) as refused:
+        parse(url)
+    assert "pw" not in str(refused.value).replace("psycopg", "")

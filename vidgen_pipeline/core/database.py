@@ -71,6 +71,11 @@ def parse(url: str) -> Database:
             "PORT/DATABASE)"
         ) from None
     where = f"{parts.host or 'localhost'}:{parts.port or 5432}, database {parts.database!r}"
+    if parts.get_backend_name() == "postgres":
+        raise DatabaseError(
+            f"{DATABASE_ENV} starts with postgres:// ({where}), which SQLAlchemy does not "
+            "read: write postgresql://"
+        )
     if parts.get_backend_name() != "postgresql":
         raise DatabaseError(
             f"{DATABASE_ENV} names a {parts.get_backend_name()} database ({where}), not PostgreSQL"
