@@ -108,8 +108,8 @@ def wait_for_backfill_run(home: Path, url: str, proc: subprocess.Popen, limit_s:
 
 @pytest.fixture(scope="module")
 def on_postgres(postgres, tmp_path_factory):
-    """On a new database: two `vidgen generate` at once; then `dagster dev`'s daemon, whose
-    dataset sensor turns a 5-prompt file into a backfill, one run of 5 partitions."""
+    """On a new database: two `vidgen generate` at once, and meanwhile `dagster dev`'s
+    daemon, whose dataset sensor turns a 5-prompt file into a backfill: one run of 5."""
     root = tmp_path_factory.mktemp("pg")
     home = root / "home"
     url = postgres.create_database(f"vidgen_{uuid.uuid4().hex[:8]}")
@@ -124,12 +124,18 @@ def on_postgres(postgres, tmp_path_factory):
         )
         for text in prompts
     ]
-    generated = [(proc, *proc.communicate(timeout=600)) for proc in procs]
+    # The daemon starts once the two commands have made the tables (it would make them too,
+    # but that race is the commands' to win), and its runs overlap with theirs.
+    deadline = time.monotonic() + 300
+    while postgres.psql(url.rsplit("/", 1)[1], "SELECT to_regclass('jobs')").strip() != "jobs":
+        assert time.monotonic() < deadline and all(p.poll() in (None, 0) for p in procs)
+        time.sleep(0.5)
     folder = home / "datasets"
     folder.mkdir()
     rows = "".join(f"{text},1,1,animatic\n" for text in BATCH)
     (folder / "five.csv").write_text("prompt,duration,scenes,video_model\n" + rows)
     with daemon(home, env_for(home, url), root / "daemon.log") as proc:
+        generated = [(p, *p.communicate(timeout=600)) for p in procs]
         backfill_run = wait_for_backfill_run(home, url, proc, 420)
     return {
         "home": home,
