@@ -33,9 +33,10 @@ PYTEST_WORKERS ?= auto
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS)
 
+# A bad VIDGEN_DATABASE_URL or unreachable VIDGEN_STORAGE stops here with one line.
 ui: $(STAMP)
-	DAGSTER_HOME=$$($(BIN)/python -m vidgen_pipeline.instance)/dagster \
-		$(BIN)/dagster dev -h 127.0.0.1 -p $(PORT) -w workspace.yaml
+	home=$$($(BIN)/python -m vidgen_pipeline.instance) && \
+		DAGSTER_HOME=$$home/dagster $(BIN)/dagster dev -h 127.0.0.1 -p $(PORT) -w workspace.yaml
 
 # make bench: the CPU section, then the GPU one (with --tiny on the CPU when there is no CUDA
 # GPU); writes docs/benchmarks.md (its own sections only) and VIDGEN_HOME/bench/benchmarks.json.

@@ -161,9 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from vidgen_pipeline.instance import SetupError
+
     try:
         return args.func(args)
-    except UserError as exc:
+    except (UserError, SetupError) as exc:
         print(f"vidgen: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -222,6 +224,9 @@ def generate(args: argparse.Namespace) -> int:
     if args.allow_download:
         os.environ["VIDGEN_ALLOW_DOWNLOAD"] = "1"
     request = _request_from_args(args)
+    from vidgen_pipeline.instance import prepare_home
+
+    home = prepare_home()  # a bad database URL or object store: one line, before any work
     from vidgen_pipeline.core.images import with_stored_image
     from vidgen_pipeline.core.models import ModelChoiceError
     from vidgen_pipeline.definitions import defs
@@ -236,11 +241,9 @@ def generate(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance
 
     from vidgen_pipeline.batch import reap_dead_runs
-    from vidgen_pipeline.instance import prepare_home
     from vidgen_pipeline.jobs import register_prompt
     from vidgen_pipeline.resources import PromptStoreResource
 
-    home = prepare_home()
     with DagsterInstance.get() as instance:
         for run_id in reap_dead_runs(instance):
             say(f"run {run_id} had died (killed?); marked failed, its GPU slot freed")

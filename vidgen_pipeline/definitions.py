@@ -1,6 +1,6 @@
 """The code location: every asset, job, sensor and resource, for `dagster dev` and the CLI."""
 
-from dagster import Definitions
+from dagster import Definitions, in_process_executor
 
 from vidgen_pipeline.assets import ALL_ASSETS
 from vidgen_pipeline.io_managers import FramesIOManager, JsonIOManager, VideoIOManager
@@ -37,4 +37,7 @@ defs = Definitions(
     sensors=[generate_added_prompts, prompt_datasets],
     schedules=[nightly_missing],
     resources=make_resources(),
+    # A run is one process: each model loads once per run, CUDA starts once on the run's own
+    # device (gpus.py), and under K8sRunLauncher the run's pod is where the GPU work is.
+    executor=in_process_executor,
 )

@@ -5,6 +5,10 @@ Paths are ``<base>/<asset key>/<partition>``, where the partition part is a safe
 (see ``safe_path_component``) whatever the partition key holds. Every write is atomic: a
 killed run leaves the previous value readable.
 
+On an object store (``s3://...``) the same holds: a value is published by one PUT (a JSON
+document, an mp4) or by its manifest (frames), so a reader sees the old value or the new one,
+and of two machines writing one partition the last whole write wins.
+
 A run may cover several partitions (backfills load the models once for many prompts): the
 asset then returns ``{partition_key: value}`` and receives its inputs the same way; with one
 partition, values are passed plain. Each partition is written to its own path and gets its
@@ -13,9 +17,12 @@ own ``path`` metadata.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import socket
+import time
 import uuid
 from pathlib import Path
 from typing import Any, ClassVar
@@ -36,10 +43,14 @@ from vidgen_pipeline.core.storage import (
     atomic_write_bytes,
     default_storage_path,
     is_local,
+    local_copy,
+    process_alive,
     remove_orphan_temp_files,
+    storage_path,
 )
 from vidgen_pipeline.core.storyboard import Storyboard
 
+DONE = ".done"  # in a frames version folder: every file of it is written
 MODELS_BY_ASSET: dict[str, type[BaseModel]] = {
     "prompt": PromptRequest,
     "script": Storyboard,
@@ -54,7 +65,7 @@ class StorageIOManager(ConfigurableIOManager):
     extension: ClassVar[str] = ""  # how the subclass names a file (not configuration)
 
     def _base(self) -> UPath:
-        return UPath(self.base_path or default_storage_path())
+        return storage_path(self.base_path or default_storage_path())
 
     def path_for(self, context: InputContext | OutputContext, key: str | None = None) -> UPath:
         folder = self._base().joinpath(*context.asset_key.path)
@@ -106,12 +117,13 @@ class StorageIOManager(ConfigurableIOManager):
 
     def _read_one(self, context: InputContext, key: str | None) -> Any:
         path = self.path_for(context, key)
-        if not path.exists():
+        try:  # read, not exists-then-read: no race with a writer, no stale listing of a store
+            return self.load(path, context)
+        except FileNotFoundError:
             raise FileNotFoundError(
                 f"{context.asset_key.to_user_string()} has no stored value at {path}; "
                 "materialize it first"
-            )
-        return self.load(path, context)
+            ) from None
 
     def dump(self, obj: Any, path: UPath, context: OutputContext) -> dict:
         raise NotImplementedError
@@ -144,15 +156,20 @@ class FramesIOManager(StorageIOManager):
     """Keyframes and scene clips as PNG files (lossless), one version folder per write.
 
     ``<partition>/manifest.json`` names the current version folder; it is replaced
-    atomically after the new folder is complete, then folders older than the one it
-    replaced are removed. A crash mid-write leaves the old manifest pointing at the old,
-    intact frames.
+    atomically after the new folder is complete (it then holds ``.done``), then other
+    versions are removed, except the one it replaced and those another writer is still
+    filling (no ``.done`` yet, and its process alive on this machine, or younger than
+    ``STALE_WRITE_S`` when it writes from another machine). A crash mid-write leaves the
+    old manifest pointing at the old, intact frames; of two writers of one partition (two
+    machines), the last manifest names a whole version.
     """
+
+    STALE_WRITE_S: ClassVar[float] = 3600.0  # no write of one partition's frames takes longer
 
     png_compression: int = 1  # zlib level: PNG stays lossless; 1 is ~5x faster than 9
 
     def dump(self, obj: list, path: UPath, context: OutputContext) -> dict:
-        version = f"v-{context.run_id[:8]}-{uuid.uuid4().hex[:6]}"
+        version = f"v-{context.run_id[:8]}-{uuid.uuid4().hex[:6]}-{_writer_mark()}"
         folder = path / version
         entries = []
         frame_total = 0
@@ -192,6 +209,8 @@ class FramesIOManager(StorageIOManager):
                     entry["mp4"] = "clip.mp4"
                 entries.append(entry)
                 frame_total += len(item.frames)
+        folder.mkdir(parents=True, exist_ok=True)  # a text-to-video model's keyframes: none
+        (folder / DONE).write_bytes(b"")  # whole: no longer some writer's work in progress
         manifest = {"version": version, "items": entries}
         previous = self._current_version(path)
         atomic_write_bytes(path / "manifest.json", json.dumps(manifest, indent=2).encode())
@@ -201,7 +220,7 @@ class FramesIOManager(StorageIOManager):
         return {"items": len(entries), "frames": frame_total}
 
     def load(self, path: UPath, context: InputContext) -> list:
-        manifest = json.loads((path / "manifest.json").read_text())
+        manifest = json.loads((path / "manifest.json").read_bytes())
         folder = path / manifest["version"]
         items: list = []
         for entry in manifest["items"]:
@@ -241,14 +260,41 @@ class FramesIOManager(StorageIOManager):
         except (OSError, ValueError, KeyError):
             return None
 
-    @staticmethod
-    def _remove_old_versions(path: UPath, keep: set) -> None:
+    @classmethod
+    def _remove_old_versions(cls, path: UPath, keep: set) -> None:
         for child in path.iterdir():
-            if child.name.startswith("v-") and child.name not in keep and child.is_dir():
-                if is_local(child):
-                    shutil.rmtree(Path(child), ignore_errors=True)
-                else:
-                    child.fs.rm(child.path, recursive=True)
+            if not child.name.startswith("v-") or child.name in keep:
+                continue
+            finished = (child / DONE).exists()
+            if not (finished or _abandoned(child.name, cls.STALE_WRITE_S)) or not child.is_dir():
+                continue
+            if is_local(child):
+                shutil.rmtree(Path(child), ignore_errors=True)
+            else:
+                child.fs.rm(child.path, recursive=True)
+
+
+def _host_mark() -> str:
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
+
+
+def _writer_mark() -> str:
+    """``<ms since epoch, hex>.<pid>.<host>``: who writes a version folder, and since when."""
+    return f"{int(time.time() * 1000):x}.{os.getpid()}.{_host_mark()}"
+
+
+def _abandoned(version: str, stale_after_s: float) -> bool:
+    """Whether no writer is still filling the unfinished ``version``: its process is gone
+    (this machine), or it started more than ``stale_after_s`` ago (another machine).
+    Folders named before writers were marked count as abandoned."""
+    try:
+        started_ms, pid, host = version.rsplit("-", 1)[1].split(".")
+        started_s, pid_number = int(started_ms, 16) / 1000, int(pid)
+    except ValueError:
+        return True
+    if host == _host_mark():
+        return not process_alive(pid_number)
+    return time.time() - started_s > stale_after_s
 
 
 def _link_or_copy(src: Path, folder: UPath) -> None:
@@ -276,25 +322,33 @@ class VideoIOManager(StorageIOManager):
             "info": obj.info,
         }
         extra = {}
+        size = Path(obj.path).stat().st_size
         atomic_move_file(Path(obj.path), path)
         vtt = path.with_suffix(".vtt")
         if obj.subtitles_path is not None:
             atomic_move_file(Path(obj.subtitles_path), vtt)
-            obj.subtitles_path = Path(str(vtt))
+            obj.subtitles_path = Path(str(vtt)) if is_local(vtt) else None
             extra["subtitles"] = MetadataValue.path(str(vtt))
         elif vtt.exists():
             vtt.unlink()  # an older run's subtitles would not match this video
-        sidecar["bytes"] = path.stat().st_size  # ties the sidecar to this very file
+        sidecar["bytes"] = size  # ties the sidecar to this very file
         atomic_write_bytes(path.with_suffix(".json"), json.dumps(sidecar, indent=2).encode())
-        obj.path = Path(str(path))
-        return {"bytes": path.stat().st_size, **extra}
+        if is_local(path):
+            obj.path = Path(path)
+        return {"bytes": size, **extra}
 
     def load(self, path: UPath, context: InputContext) -> FinalVideo:
+        """The stored video (on an object store: a local copy of it, for tools that read
+        files), with the facts of its sidecar when the sidecar is this file's."""
+        video = local_copy(path)
         sidecar_path = path.with_suffix(".json")
-        sidecar = json.loads(sidecar_path.read_text()) if sidecar_path.exists() else {}
-        if sidecar.pop("bytes", None) != path.stat().st_size:
+        try:
+            sidecar = json.loads(sidecar_path.read_bytes())
+        except FileNotFoundError:
+            sidecar = {}
+        if sidecar.pop("bytes", None) != video.stat().st_size:
             # Killed between the two renames: the mp4 is newer than its sidecar; ask the file.
-            facts = probe_video(Path(str(path)))
+            facts = probe_video(video)
             sidecar = {
                 "duration_s": facts.duration_s,
                 "frame_count": facts.frame_count,
@@ -304,6 +358,5 @@ class VideoIOManager(StorageIOManager):
                 "info": {},
             }
         vtt = path.with_suffix(".vtt")
-        return FinalVideo(
-            path=Path(str(path)), subtitles_path=Path(str(vtt)) if vtt.exists() else None, **sidecar
-        )
+        subtitles = local_copy(vtt) if vtt.exists() else None
+        return FinalVideo(path=video, subtitles_path=subtitles, **sidecar)

@@ -23,6 +23,7 @@ from vidgen_pipeline.core.requests import (
     settings_fields,
     value_type,
 )
+from vidgen_pipeline.k8s import video_run_tags
 from vidgen_pipeline.partitions import PROMPTS
 from vidgen_pipeline.resources import PromptStoreResource, VideoGenerator
 
@@ -30,6 +31,7 @@ generate_video_job = define_asset_job(
     "generate_video",
     selection=AssetSelection.groups("story", "media"),
     description="Materialize every asset of one prompt, from storyboard to final_video.",
+    tags=video_run_tags(),  # the run's pod asks for a GPU under K8sRunLauncher (k8s.py)
 )
 
 

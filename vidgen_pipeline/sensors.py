@@ -42,6 +42,7 @@ from vidgen_pipeline.core.storage import (
     vidgen_home,
 )
 from vidgen_pipeline.jobs import AddPromptConfig, add_prompt_job, generate_video_job
+from vidgen_pipeline.k8s import video_run_tags
 from vidgen_pipeline.partitions import PROMPTS, prompts_partitions
 
 DEFAULT_CRON = "0 2 * * *"
@@ -75,7 +76,9 @@ def backfill_request(context, keys: list[str], reason: str) -> RunRequest:
     subset = AssetGraphSubset.from_asset_partition_set(
         {AssetKeyPartitionKey(AssetKey(name), key) for name in ASSETS for key in keys}, graph
     )
-    return RunRequest.for_asset_graph_subset(subset, tags={"vidgen/source": reason})
+    return RunRequest.for_asset_graph_subset(
+        subset, tags={"vidgen/source": reason, **video_run_tags()}
+    )
 
 
 @sensor(
@@ -181,7 +184,7 @@ def nightly_missing(context: ScheduleEvaluationContext):
         # A schedule launches runs, not backfills: each run names its range of partitions.
         RunRequest(
             run_key=f"nightly-{night}-{index}",
-            tags={**range_tags(batch), "vidgen/source": "nightly"},
+            tags={**range_tags(batch), "vidgen/source": "nightly", **video_run_tags()},
         )
         for index, batch in enumerate(run_batches(ordered, todo, partitions_per_run()))
     ]

@@ -274,6 +274,15 @@ def test_scene_clips_written_again_keep_the_current_and_the_previous_version(tmp
     assert loaded[0].info == {"backend": "animatic", "value": 30}
 
 
+def test_no_keyframes_at_all_round_trip_as_none(tmp_path):
+    # A text-to-video model needs no keyframes: the asset's value is an empty list.
+    manager = FramesIOManager(base_path=str(tmp_path))
+    manager.handle_output(out_ctx("keyframes"), [])
+    manager.handle_output(out_ctx("keyframes"), [])
+    assert manager.load_input(in_ctx("keyframes")) == []
+    assert len(version_folders(tmp_path / "keyframes" / "part-000000000001")) == 2
+
+
 def test_keyframes_round_trip_losslessly(tmp_path):
     manager = FramesIOManager(base_path=str(tmp_path))
     pixels = np.random.default_rng(1).integers(0, 256, (18, 32, 3), dtype=np.uint8)

@@ -6,8 +6,14 @@ from vidgen_pipeline.bench.batch import batch_section
 from vidgen_pipeline.bench.common import Section
 from vidgen_pipeline.bench.cpu import cpu_section
 from vidgen_pipeline.bench.gpu import gpu_section
+from vidgen_pipeline.bench.scheduling import scheduling_section
 
-SECTIONS: dict[str, Section] = {"cpu": cpu_section, "batch": batch_section, "gpu": gpu_section}
+SECTIONS: dict[str, Section] = {
+    "cpu": cpu_section,
+    "batch": batch_section,
+    "scheduling": scheduling_section,
+    "gpu": gpu_section,
+}
 
 
 def register_section(name: str, function: Section) -> None:

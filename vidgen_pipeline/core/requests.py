@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.fields import FieldInfo
 from upath import UPath
 
-from vidgen_pipeline.core.storage import atomic_write_bytes
+from vidgen_pipeline.core.storage import atomic_write_bytes, storage_path
 
 MAX_PROMPT_CHARS = 100_000
 _SAFE_KEY = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$")
@@ -373,7 +373,7 @@ class PromptStore:
     """One JSON document per partition key under a base path (local folder or fsspec URL)."""
 
     def __init__(self, base_path: str | Path):
-        self.base = UPath(base_path)
+        self.base = storage_path(base_path)
 
     def path_for(self, partition_key: str) -> UPath:
         """Where the request of ``partition_key`` is stored (always inside the base path)."""
@@ -386,10 +386,11 @@ class PromptStore:
         return key
 
     def get(self, partition_key: str) -> PromptRequest | None:
-        path = self.path_for(partition_key)
-        if not path.exists():
+        try:
+            data = self.path_for(partition_key).read_bytes()
+        except FileNotFoundError:
             return None
-        return PromptRequest.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        return PromptRequest.model_validate(json.loads(data.decode("utf-8")))
 
     def request_for(self, partition_key: str) -> PromptRequest:
         """The stored request, or, for a key added by hand in the UI, the key as the prompt."""

@@ -10,6 +10,10 @@ version. Entries live in ``VIDGEN_HOME/cache/scenes`` (safe to delete at any tim
 An entry is a folder with the frames as PNG (lossless), the scene's mp4 and ``entry.json``;
 it is written in a temp folder and renamed into place, so a killed run leaves either a whole
 entry or none, and two runs making the same scene at once both end with one whole entry.
+
+When ``VIDGEN_STORAGE`` is an object store, both caches are shared there too
+(``<storage>/cache/scenes``, ``<storage>/cache/keyframes``; see ``SharedTier``): a scene one
+machine finished is found by every other, and the local folder stays the copy in front.
 """
 
 from __future__ import annotations
@@ -29,7 +33,12 @@ from PIL import Image
 
 import vidgen_pipeline
 from vidgen_pipeline.core.clips import SceneClip
-from vidgen_pipeline.core.storage import remove_dead_leftovers, vidgen_home
+from vidgen_pipeline.core.storage import (
+    atomic_write_bytes,
+    remove_dead_leftovers,
+    shared_cache_root,
+    vidgen_home,
+)
 
 # Bump when the same inputs would render different frames (a renderer change).
 CACHE_VERSION = "1"
@@ -118,14 +127,71 @@ def frame_name(index: int) -> str:
     return f"{index:06d}.png"
 
 
+_FROM_ENV: Any = object()  # "the shared tier VIDGEN_STORAGE names, if any"
+
+
+class SharedTier:
+    """Cache entries on an object store, for every machine: ``<root>/<k2>/<key>/<version>/``
+    holds an entry's files and ``<root>/<k2>/<key>/current.json`` names the version, written
+    last (one PUT), so a reader that finds ``current.json`` finds a whole entry. A machine
+    that finds an entry there already keeps it (the same key, the same scene); two machines
+    uploading at once each upload a whole version and the last pointer wins."""
+
+    POINTER = "current.json"
+
+    def __init__(self, root):
+        self.root = root
+
+    def _entry(self, key: str):
+        return self.root / key[:2] / key
+
+    def fetch(self, key: str, final: Path, is_whole: Callable[[], bool]) -> bool:
+        """Copy the shared entry ``key`` into the local folder ``final``; False when there
+        is none (or it vanished while being read)."""
+        entry = self._entry(key)
+        try:
+            pointer = json.loads((entry / self.POINTER).read_bytes())
+        except (FileNotFoundError, ValueError):
+            return False
+        version = entry / pointer["version"]
+
+        def fill(tmp: Path) -> None:
+            for name in pointer["files"]:
+                (tmp / name).write_bytes((version / name).read_bytes())
+
+        try:
+            publish_entry(final, fill, is_whole)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def push(self, key: str, folder: Path) -> None:
+        """Upload the local entry ``folder`` unless the shared tier has ``key`` already."""
+        entry = self._entry(key)
+        if (entry / self.POINTER).exists():
+            return
+        version = f"v-{uuid.uuid4().hex[:12]}"
+        names = sorted(p.name for p in folder.iterdir() if p.is_file())
+        for name in names:
+            (entry / version / name).write_bytes((folder / name).read_bytes())
+        pointer = {"version": version, "files": names}
+        atomic_write_bytes(entry / self.POINTER, json.dumps(pointer).encode())
+
+
+def _shared(kind: str, shared) -> SharedTier | None:
+    root = shared_cache_root(kind) if shared is _FROM_ENV else shared
+    return SharedTier(root) if root is not None else None
+
+
 class KeyframeCache:
     """Generated keyframes by key (model, weights revision, size, steps, guidance, dtype,
     device, the scene's prompt, negative prompt and seed, code version) under ``root``: a
     re-run or a restart makes the same keyframes without loading the text-to-image model,
     so the scenes conditioned on them are found in the scene cache too."""
 
-    def __init__(self, root: Path | None = None):
+    def __init__(self, root: Path | None = None, shared=_FROM_ENV):
         self.root = Path(root) if root else vidgen_home() / "cache" / "keyframes"
+        self.shared = _shared("keyframes", shared)
 
     @staticmethod
     def key(parts: Mapping[str, Any]) -> str:
@@ -134,6 +200,13 @@ class KeyframeCache:
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     def get(self, key: str) -> tuple[Image.Image, dict] | None:
+        hit = self._read(key)
+        if hit is None and self.shared is not None:
+            if self.shared.fetch(key, self.root / key[:2] / key, lambda: self._read(key)):
+                hit = self._read(key)
+        return hit
+
+    def _read(self, key: str) -> tuple[Image.Image, dict] | None:
         folder = self.root / key[:2] / key
         try:
             info = json.loads((folder / ENTRY).read_text())
@@ -147,20 +220,34 @@ class KeyframeCache:
             write_png(tmp / "keyframe.png", np.asarray(image.convert("RGB")))
             (tmp / ENTRY).write_text(json.dumps(info, indent=2, default=str))
 
-        publish_entry(self.root / key[:2] / key, fill, lambda: self.get(key) is not None)
+        final = self.root / key[:2] / key
+        publish_entry(final, fill, lambda: self._read(key) is not None)
+        if self.shared is not None:
+            self.shared.push(key, final)
 
 
 class SceneCache:
-    """Scene clips by key under ``root`` (a local folder)."""
+    """Scene clips by key under ``root`` (a local folder), and in the shared tier on
+    ``VIDGEN_STORAGE``'s object store when there is one (``shared``: a tier root, or None
+    for none)."""
 
-    def __init__(self, root: Path | None = None):
+    def __init__(self, root: Path | None = None, shared=_FROM_ENV):
         self.root = Path(root) if root else default_cache_dir()
+        self.shared = _shared("scenes", shared)
 
     def folder(self, key: str) -> Path:
         return self.root / key[:2] / key
 
     def get(self, key: str) -> SceneClip | None:
-        """The stored clip, or None when there is no whole entry for ``key``."""
+        """The stored clip, or None when there is no whole entry for ``key`` (here, or in
+        the shared tier: then it is copied here first)."""
+        clip = self._read(key)
+        if clip is None and self.shared is not None:
+            if self.shared.fetch(key, self.folder(key), lambda: self._read(key) is not None):
+                clip = self._read(key)
+        return clip
+
+    def _read(self, key: str) -> SceneClip | None:
         folder = self.folder(key)
         try:
             entry = json.loads((folder / ENTRY).read_text())
@@ -200,7 +287,9 @@ class SceneCache:
             }
             (tmp / ENTRY).write_text(json.dumps(entry, indent=2, default=str))
 
-        publish_entry(final, fill, lambda: self.get(key) is not None)
+        publish_entry(final, fill, lambda: self._read(key) is not None)
+        if self.shared is not None:
+            self.shared.push(key, final)
         clip.info = {**clip.info, "cache": "new", "cache_key": key[:16]}
         clip.source_dir = final
         mp4 = final / "clip.mp4"

@@ -80,6 +80,9 @@ class DiffusersSettings(ConfigurableResource):
 
 
 def cuda_available() -> bool:
+    from vidgen_pipeline.gpus import hold_device
+
+    hold_device()  # VIDGEN_GPUS: this process's own device, chosen before CUDA starts
     import torch
 
     return bool(torch.cuda.is_available())
@@ -371,4 +374,3 @@ def token_counter(pipeline_folder: str | None):
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
     limit = min(int(getattr(tokenizer, "model_max_length", 77) or 77), 4096)
     return (lambda text: len(tokenizer(text)["input_ids"])), limit
-
