@@ -30,6 +30,10 @@ class SceneClip:
     # A folder already holding these frames as ``%06d.png`` (a scene-cache entry): storage
     # links to those files instead of encoding the frames again.
     source_dir: Path | None = None
+    # The sound the model made with these frames (LTX-2): float32 samples (N, channels) in
+    # [-1, 1] at ``audio_rate`` Hz, starting with the first frame; None for a silent model.
+    audio: np.ndarray | None = None
+    audio_rate: int | None = None
 
     @property
     def duration_s(self) -> float:
