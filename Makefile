@@ -14,15 +14,26 @@ export VIDGEN_HOME
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test ui lint clean bench
+.PHONY: install demo test ui lint clean bench lock
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# constraints.txt holds the exact versions resolved last (make lock): with it a fresh install
+# takes no resolver backtracking (minutes through boto3 / aiobotocore releases without it).
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH)"
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test]"
 	touch $@
+
+# Re-resolve pyproject.toml's dependencies in a scratch venv and write what it got.
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --disable-pip-version-check "$(TORCH)"
+	.venv-lock/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test,deploy,s3]"
+	{ sed -n '/^#/p' constraints.txt; .venv-lock/bin/python -m pip freeze --exclude-editable \
+		| grep -v '^torch=='; } > constraints.txt.new && mv constraints.txt.new constraints.txt
+	rm -rf .venv-lock
 
 demo: $(STAMP)
 	$(BIN)/vidgen generate "$(DEMO_PROMPT)" --duration 8 --seed 7
