@@ -136,6 +136,17 @@ def test_a_two_clip_scene_keeps_the_sound_under_the_frames_it_keeps(ltx2):
     np.testing.assert_array_equal(joined.audio[:9000], alone.audio)
 
 
+def test_an_fp16_only_ltx2_folder_loads_through_the_same_rules(tmp_path):
+    """As a ``variant="fp16"`` download leaves it: the CPU's fp32 load reads those files."""
+    from vidgen_pipeline.testing.tiny_ltx2 import save_tiny_ltx2
+
+    folder = save_tiny_ltx2(tmp_path / "ltx2-fp16", precision="fp16")
+    assert not list(folder.glob("transformer/*[!6].safetensors"))  # no full-precision file
+    generator, plan = plan_for(folder)
+    assert plan.weights_variant == "fp16" and plan.dtype == "fp32"
+    assert_sound_of(generator.render(plan, scene(), None, 9, **QUIET))
+
+
 # ------------------------------------------------------------------ joining, storing
 
 

@@ -148,8 +148,8 @@ def _attach_audio(clip: SceneClip, chunks: list[Chunk], sounds: list) -> None:
     """The scene's audio from its clips', joined as their frames are (``clip_audio``)."""
     if not any(sounds):
         return
-    rates = {rate for _, rate in sounds}
-    if None in sounds or len(rates) != 1:
+    rates = {sound[1] if sound else None for sound in sounds}
+    if len(rates) != 1:  # a clip without sound, or at another rate, among clips with it
         raise RuntimeError(f"scene {clip.scene_number}: its clips' audio does not match")
     rate = rates.pop()
     spans = [(c.skip, c.keep) for c in chunks]
