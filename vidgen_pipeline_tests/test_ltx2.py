@@ -103,6 +103,17 @@ def test_ltx2_plans_from_its_folder_with_the_2_0_guidance(ltx2, tmp_path):
     assert "use_cross_timestep" not in later.call_options  # the pipeline's (2.3+) defaults
 
 
+def test_ltx2_reads_whole_english_sentences_with_its_own_negative_prompt():
+    from vidgen_pipeline_tests.test_prompt_readers import LONG_EN, ZH, Writer, plan_of, prompts
+
+    _, fisherman = prompts(plan_of("ltx-2"), LONG_EN, Writer(llm=False))
+    assert fisherman.prompt.startswith(LONG_EN) and not fisherman.truncated
+    assert "mismatched lip sync, silent or muted audio" in fisherman.negative_prompt
+    readers, panda = prompts(plan_of("ltx-2"), ZH, Writer(llm=True))
+    assert panda.prompt.startswith("shot: english of 一只熊猫")  # translated, then extended
+    assert readers.optimizer == "rules + llm translation + llm shot descriptions"
+
+
 def test_ltx2_refuses_a_side_below_two_latent_pixels_in_one_line(ltx2):
     with pytest.raises(ModelChoiceError, match="too small for ltx-2: each side at least 64"):
         plan_for(ltx2, width=32)
