@@ -397,10 +397,10 @@ def list_models(args: argparse.Namespace) -> int:
     """One line per registry model; weights are looked for offline, as a run would."""
     from vidgen_pipeline.families.registry import model_rows
 
-    header = ("name", "family", "takes", "native output", "VRAM", "reads", "weights")
+    header = ("name", "family", "takes", "native output", "VRAM", "reads", "sound", "weights")
     rows = [
         (r.name, r.family, r.kind, r.output, f"~{r.vram_gb:g} GB" if r.vram_gb else "-")
-        + (r.languages, r.weights)
+        + (r.languages, r.sound, r.weights)
         for r in model_rows()
     ]
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header) - 1)]

@@ -33,6 +33,7 @@ from PIL import Image
 from pydantic import BaseModel
 from upath import UPath
 
+from vidgen_pipeline.core.clip_audio import read_clip_audio, write_clip_audio
 from vidgen_pipeline.core.clips import FinalVideo, Keyframe, SceneClip
 from vidgen_pipeline.core.media import probe_video
 from vidgen_pipeline.core.prompts import OptimizedPrompts
@@ -153,7 +154,8 @@ class JsonIOManager(StorageIOManager):
 
 
 class FramesIOManager(StorageIOManager):
-    """Keyframes and scene clips as PNG files (lossless), one version folder per write.
+    """Keyframes and scene clips as PNG files (lossless), one version folder per write; a
+    clip's sound, when its model made some, as ``audio.wav`` beside its frames.
 
     ``<partition>/manifest.json`` names the current version folder; it is replaced
     atomically after the new folder is complete (it then holds ``.done``), then other
@@ -197,6 +199,9 @@ class FramesIOManager(StorageIOManager):
                     "frames": len(item.frames),
                     "info": item.info,
                 }
+                audio = write_clip_audio(scene_dir, item.audio, item.audio_rate)
+                if audio is not None:  # a silent clip has no audio file
+                    entry["audio"] = audio
                 if item.mp4_path is not None:
                     mp4 = scene_dir / "clip.mp4"
                     if item.source_dir is not None and is_local(mp4):
@@ -233,6 +238,7 @@ class FramesIOManager(StorageIOManager):
                     [self._read_png(scene_dir / f"{i:06d}.png") for i in range(entry["frames"])]
                 )
                 mp4 = scene_dir / entry["mp4"] if "mp4" in entry else None
+                audio, rate = read_clip_audio(scene_dir, entry.get("audio"))
                 items.append(
                     SceneClip(
                         entry["scene_number"],
@@ -240,6 +246,8 @@ class FramesIOManager(StorageIOManager):
                         entry["fps"],
                         entry["info"],
                         Path(str(mp4)) if mp4 is not None and is_local(mp4) else None,
+                        audio=audio,
+                        audio_rate=rate,
                     )
                 )
         return items

@@ -43,6 +43,7 @@ TINY = {
     "cogvideox-i2v": "cogvideox-5b-i2v",
     "hunyuanvideo-1.5-t2v": "hunyuanvideo-1.5-480p",
     "hunyuanvideo-1.5-i2v": "hunyuanvideo-1.5-480p-i2v",
+    "ltx-2": "ltx-2",
 }
 FPS = 8.0
 
@@ -323,6 +324,7 @@ def test_vidgen_models_lists_every_entry_and_whether_its_weights_are_here(
         "output",
         "VRAM",
         "reads",
+        "sound",
         "weights",
     ]
     rows = {line.split()[0]: line for line in lines[1:]}

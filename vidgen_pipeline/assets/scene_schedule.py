@@ -13,6 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from vidgen_pipeline.core.clip_audio import describe, fit_to_frames
 from vidgen_pipeline.core.clips import Keyframe, SceneClip
 from vidgen_pipeline.core.finishing.plan import FinishingPlan
 from vidgen_pipeline.core.finishing.timing import resample, to_rate
@@ -124,6 +125,10 @@ def finish_scene(
         "interpolation": finishing.interpolation if clip.fps != finishing.output_fps else None,
     }
     finished = SceneClip(clip.scene_number, frames, finishing.output_fps, info)
+    if clip.audio is not None:  # the model's sound, as long as the finished frames
+        finished.audio = fit_to_frames(clip.audio, count, finishing.output_fps, clip.audio_rate)
+        finished.audio_rate = clip.audio_rate
+        finished.info["audio"] = describe(finished.audio, clip.audio_rate)
     finished.mp4_path = scratch / f"scene_{clip.scene_number:03d}.mp4"
     encode_h264(frames, finished.mp4_path, finished.fps, preset=SCENE_PREVIEW_PRESET)
     finished.info["finishing_seconds"] = round(time.perf_counter() - started, 3)

@@ -7,7 +7,8 @@ weights' revision, the video resource's settings, the scene's optimised prompt, 
 prompt, seed and camera, the frame count, the conditioning image's pixels and the code
 version. Entries live in ``VIDGEN_HOME/cache/scenes`` (safe to delete at any time).
 
-An entry is a folder with the frames as PNG (lossless), the scene's mp4 and ``entry.json``;
+An entry is a folder with the frames as PNG (lossless), the scene's mp4, the sound the model
+made with them (``audio.wav``, only for a model that makes sound) and ``entry.json``;
 it is written in a temp folder and renamed into place, so a killed run leaves either a whole
 entry or none, and two runs making the same scene at once both end with one whole entry.
 
@@ -32,6 +33,7 @@ import numpy as np
 from PIL import Image
 
 import vidgen_pipeline
+from vidgen_pipeline.core.clip_audio import read_clip_audio, write_clip_audio
 from vidgen_pipeline.core.clips import SceneClip
 from vidgen_pipeline.core.storage import (
     atomic_write_bytes,
@@ -257,6 +259,7 @@ class SceneCache:
                     for i in range(entry["frames"])
                 ]
             )
+            audio, rate = read_clip_audio(folder, entry.get("audio"))
         except (OSError, ValueError, KeyError):
             return None  # absent, or damaged by hand: made again
         mp4 = folder / "clip.mp4"
@@ -267,6 +270,8 @@ class SceneCache:
             {**entry["info"], "cache": "reused", "cache_key": key[:16]},
             mp4 if mp4.exists() else None,
             source_dir=folder,
+            audio=audio,
+            audio_rate=rate,
         )
 
     def put(self, key: str, clip: SceneClip) -> SceneClip:
@@ -285,6 +290,9 @@ class SceneCache:
                 "frames": len(clip.frames),
                 "info": info,
             }
+            audio = write_clip_audio(tmp, clip.audio, clip.audio_rate)
+            if audio is not None:
+                entry["audio"] = audio
             (tmp / ENTRY).write_text(json.dumps(entry, indent=2, default=str))
 
         publish_entry(final, fill, lambda: self._read(key) is not None)

@@ -134,6 +134,8 @@ class Family:
     output_type: ClassVar[str] = "np"
     # The call options (``defaults``, the registry entry's) passed to ``__call__`` as they are.
     passed_options: ClassVar[tuple[str, ...]] = ()
+    # Its pipeline returns sound with the frames (``audio_of``); the others are silent.
+    makes_audio: ClassVar[bool] = False
 
     # ------------------------------------------------------------------ folder rules
     def inputs(self, pipeline_class: str, folder: Path | None) -> Inputs:
@@ -216,6 +218,11 @@ class Family:
         so they are part of its provenance and of the scene cache key."""
         return {}
 
+    def folder_options(self, pipeline_class: str, folder: Path | None) -> dict[str, Any]:
+        """Call settings a folder's configs decide (which generation of a model it holds),
+        recorded in the plan beside ``defaults``; {} without a folder."""
+        return {}
+
     def call_arguments(self, plan: VideoPlan, scene: ScenePrompt, clip: ClipRequest) -> dict:
         """The keyword arguments of one pipeline call (pure: the same inputs, the same
         arguments); the generator and the progress callback are added by the caller. By
@@ -239,6 +246,11 @@ class Family:
     def frames_of(self, output) -> Any:
         """The clip of a pipeline output: (T, H, W, 3) floats in [0, 1]."""
         return output.frames[0]
+
+    def audio_of(self, output, pipe) -> tuple[Any, int] | None:
+        """The sound of a pipeline output, starting with its first frame: float32 samples
+        (N, channels) in [-1, 1] and their rate in Hz; None for a family that makes none."""
+        return None
 
 
 def read_index(folder: Path | None) -> dict:

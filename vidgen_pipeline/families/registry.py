@@ -20,6 +20,7 @@ from vidgen_pipeline.families import (
     animatic,
     cogvideox,
     hunyuan_video15,
+    ltx2,
     ltx_video,
     modelscope,
     svd,
@@ -29,7 +30,7 @@ from vidgen_pipeline.families.base import Family, Inputs, Native
 
 FAMILIES: dict[str, Family] = {
     module.FAMILY.name: module.FAMILY
-    for module in (svd, modelscope, animatediff, wan, ltx_video, cogvideox, hunyuan_video15)
+    for module in (svd, modelscope, animatediff, wan, ltx_video, cogvideox, hunyuan_video15, ltx2)
 }
 ANIMATIC = animatic.FAMILY
 
@@ -323,6 +324,16 @@ VIDEO_MODELS: dict[str, ModelEntry] = {
             "HunyuanVideo15ImageToVideoPipeline",
             "HunyuanVideo 1.5 image to video, 480p",
         ),
+        # LTX-2.0 19B (dev): video with its own synchronized stereo sound; the repo's root
+        # also holds single-file checkpoints (fp8, distilled, LoRAs) that nothing here reads.
+        _entry(
+            "ltx-2",
+            "Lightricks/LTX-2",
+            "ltx-2",
+            "LTX2Pipeline",
+            "LTX-2 19B: video with sound, text or image and text, same weights",
+            vram_gb=70,
+        ),
     ]
 }
 
@@ -341,6 +352,7 @@ class ModelRow:
     output: str
     vram_gb: float
     languages: str
+    sound: str  # "audio": the model makes sound with its frames; "-": silent
     weights: str  # where they are, or "absent"
 
 
@@ -380,6 +392,7 @@ def model_rows(allow_unsafe_weights: bool = False) -> list[ModelRow]:
                 output=output,
                 vram_gb=entry.vram,
                 languages=", ".join(family.languages) or "-",
+                sound="audio" if family.makes_audio else "-",
                 weights=weights,
             )
         )

@@ -314,6 +314,7 @@ def _plan_diffusers(generator, settings, device, dtype, choice: Choice, notes) -
         component_dtypes=family.component_dtypes(dtype) if device == "cuda" else {},
         call_options={
             **family.defaults(pipeline, width, height),
+            **family.folder_options(pipeline, folder),
             **(entry.call_options if entry else {}),
             **family.resource_options(generator),
         },

@@ -15,6 +15,7 @@ import numpy as np
 
 from vidgen_pipeline.core.animatic import animate_keyframe
 from vidgen_pipeline.core.chunks import Chunk, plan_chunks, render_chunks
+from vidgen_pipeline.core.clip_audio import describe, join_clip_audio
 from vidgen_pipeline.core.clips import SceneClip
 from vidgen_pipeline.core.memory import run_with_ladder
 from vidgen_pipeline.core.models import VideoPlan
@@ -120,9 +121,10 @@ def render_diffusers(
         first_continues=continuing and plan.takes_images,
     )
     state = {"mode": mode, "tried": []}
+    sounds: list = []  # each clip's (samples, rate), or None from a silent family
 
     def make(chunk: Chunk, start) -> np.ndarray:
-        frames, state["mode"], rungs = run_with_ladder(
+        (frames, sound), state["mode"], rungs = run_with_ladder(
             state["mode"],
             apply=lambda m: _place(generator, pipe, plan, m),
             attempt=lambda m: _clip(pipe, family, plan, scene, chunk, start, m, log),
@@ -130,13 +132,30 @@ def render_diffusers(
             log=log,
         )
         state["tried"] += [r for r in rungs if r not in state["tried"]]
+        sounds.append(sound)
         return frames
 
     frames = render_chunks(chunks, make, image, _to_image)
     info = _provenance(pipe, plan, scene, chunks, state, prepared)
     info.update(seconds=round(time.perf_counter() - started, 3))
     info.update(peak_memory_mb=runtime.peak_memory_mb(plan.device))
-    return SceneClip(scene.scene_number, frames, plan.fps, info)
+    clip = SceneClip(scene.scene_number, frames, plan.fps, info)
+    _attach_audio(clip, chunks, sounds)
+    return clip
+
+
+def _attach_audio(clip: SceneClip, chunks: list[Chunk], sounds: list) -> None:
+    """The scene's audio from its clips', joined as their frames are (``clip_audio``)."""
+    if not any(sounds):
+        return
+    rates = {sound[1] if sound else None for sound in sounds}
+    if len(rates) != 1:  # a clip without sound, or at another rate, among clips with it
+        raise RuntimeError(f"scene {clip.scene_number}: its clips' audio does not match")
+    rate = rates.pop()
+    spans = [(c.skip, c.keep) for c in chunks]
+    clip.audio = join_clip_audio(spans, [samples for samples, _ in sounds], clip.fps, rate)
+    clip.audio_rate = rate
+    clip.info["audio"] = describe(clip.audio, rate)
 
 
 def _to_image(frame: np.ndarray):
@@ -145,8 +164,9 @@ def _to_image(frame: np.ndarray):
     return Image.fromarray(frame)
 
 
-def _clip(pipe, family: Family, plan, scene, chunk: Chunk, image, mode: str, log) -> np.ndarray:
-    """One pipeline call of ``chunk.frames`` frames as uint8 (T, H, W, 3)."""
+def _clip(pipe, family: Family, plan, scene, chunk: Chunk, image, mode: str, log):
+    """One pipeline call: ``chunk.frames`` frames as uint8 (T, H, W, 3), and the sound made
+    with them (samples, rate), or None from a silent family."""
     import torch
 
     request = ClipRequest(
@@ -165,8 +185,10 @@ def _clip(pipe, family: Family, plan, scene, chunk: Chunk, image, mode: str, log
     arguments = family.call_arguments(plan, scene, request)
     arguments.update(generator=generator, output_type=family.output_type)
     arguments.update(_progress(run, plan, scene, chunk.index, log))
-    video = np.asarray(family.frames_of(run(**arguments)))  # (T, H, W, 3) in [0, 1]
-    return (np.clip(video, 0, 1) * 255).round().astype(np.uint8)
+    output = run(**arguments)
+    video = np.asarray(family.frames_of(output))  # (T, H, W, 3) in [0, 1]
+    frames = (np.clip(video, 0, 1) * 255).round().astype(np.uint8)
+    return frames, family.audio_of(output, run)
 
 
 def _provenance(pipe, plan: VideoPlan, scene, chunks, state, prepared) -> dict:
