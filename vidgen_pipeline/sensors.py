@@ -44,6 +44,7 @@ from vidgen_pipeline.core.storage import (
 from vidgen_pipeline.jobs import AddPromptConfig, add_prompt_job, generate_video_job
 from vidgen_pipeline.k8s import video_run_tags
 from vidgen_pipeline.partitions import PROMPTS, prompts_partitions
+from vidgen_pipeline.resources import VideoGenerator
 
 DEFAULT_CRON = "0 2 * * *"
 ASSETS = ("prompt", "script", "optimized_prompts", "keyframes", "scene_clips", "final_video")
@@ -86,7 +87,7 @@ def backfill_request(context, keys: list[str], reason: str) -> RunRequest:
     default_status=DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
 )
-def prompt_datasets(context: SensorEvaluationContext):
+def prompt_datasets(context: SensorEvaluationContext, video_generator: VideoGenerator):
     """Turns new or changed rows of the files in `VIDGEN_HOME/datasets` (CSV, TSV, Parquet,
     JSONL, TXT) into `prompts` partitions and one backfill of their videos.
 
@@ -109,7 +110,7 @@ def prompt_datasets(context: SensorEvaluationContext):
         if seen.get(path.name) == stamp:
             continue  # not touched since the last tick: not even read
         read[path.name] = stamp
-        result = read_dataset(path)
+        result = read_dataset(path, video_generator.image_dirs)
         for problem in result.problems:
             context.log.warning(str(problem))
         registration = plan_registration(result.requests, store, existing | set(new))

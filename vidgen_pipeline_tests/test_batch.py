@@ -40,16 +40,19 @@ from vidgen_pipeline.core.requests import (
 from vidgen_pipeline.core.storage import default_prompt_store_path
 from vidgen_pipeline.definitions import defs
 from vidgen_pipeline.partitions import PROMPTS
-from vidgen_pipeline.resources import runtime
+from vidgen_pipeline.resources import VideoGenerator, runtime
 from vidgen_pipeline.sensors import nightly_missing, prompt_datasets
 from vidgen_pipeline_tests.conftest import VIDGEN, cli_env, dataset, vidgen
 
 
-def tick(instance, cursor=None):
-    context = build_sensor_context(
-        instance=instance, cursor=cursor, repository_def=defs.get_repository_def()
-    )
-    return prompt_datasets(context)
+def tick(instance, cursor=None, image_dirs=()):
+    with build_sensor_context(
+        instance=instance,
+        cursor=cursor,
+        repository_def=defs.get_repository_def(),
+        resources={"video_generator": VideoGenerator(image_dirs=[str(d) for d in image_dirs])},
+    ) as context:
+        return prompt_datasets(context)
 
 
 def apply(instance, result: SensorResult) -> list[str]:
@@ -101,6 +104,19 @@ def test_sensor_registers_both_vbench_files_in_one_tick_and_never_twice(instance
         path.write_bytes(path.read_bytes())
     third = tick(instance, second.cursor)
     assert not third.run_requests and not third.dynamic_partitions_requests
+
+
+def test_the_sensor_reads_images_from_the_resources_image_dirs(instance, vidgen_home, tmp_path):
+    from PIL import Image
+
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    Image.new("RGB", (64, 48), (200, 40, 30)).save(pictures / "door.png")
+    folder = vidgen_home / "datasets"
+    folder.mkdir()
+    (folder / "doors.csv").write_text(f"prompt,image\nA red door.,{pictures / 'door.png'}\n")
+    assert not apply(instance, tick(instance))  # not an allowed folder: the row is skipped
+    assert len(apply(instance, tick(instance, image_dirs=[pictures]))) == 1
 
 
 def test_changed_row_is_requested_again_and_only_it(instance, vidgen_home):

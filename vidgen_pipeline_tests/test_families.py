@@ -258,6 +258,8 @@ def test_the_users_image_starts_the_first_scene(instance, tiny, tmp_path, name):
     assert all(e.passed for e in result.get_asset_check_evaluations())
     keyframes = metadata(result, "keyframes")
     assert keyframes["count"] == (1 if VIDEO_MODELS[TINY[name]].inputs.image == "optional" else 2)
+    assert keyframes["user_image"] == settings.image
+    assert keyframes["fitted"].startswith("200x150 scaled by")  # noted where the UI shows it
     prompts = metadata(result, "optimized_prompts")
     assert prompts["video_model"] == str(tiny[name])
 

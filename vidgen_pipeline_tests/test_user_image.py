@@ -206,3 +206,7 @@ def test_a_dataset_reads_images_beside_it_and_refuses_others(vidgen_home, tmp_pa
     assert result.entries[1].request.settings.image is None
     (problem,) = result.errors
     assert problem.line == 3 and "only files under the allowed folders" in problem.message
+    # A folder the video_generator resource lists is allowed too (the sensor passes it).
+    listed = read_dataset(folder / "shots.csv", image_dirs=[tmp_path])
+    assert [r.request.text for r in listed.entries] == ["A red door.", "A blue door.", "A wall."]
+    assert not listed.errors

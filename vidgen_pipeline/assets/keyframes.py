@@ -49,6 +49,10 @@ def keyframes(
                 "count": len(images),
                 "size": f"{plan.width}x{plan.height}",
             }
+            user = [k.info for k in images if k.info.get("source") == "user image"]
+            if user:  # the user's image, and how it was fitted to the video's size
+                metadata["user_image"] = user[0]["image"]
+                metadata["fitted"] = user[0].get("fitted", "used as it was")
             if images:
                 sheet = contact_sheet([k.image for k in images])
                 metadata["contact_sheet"] = MetadataValue.md(

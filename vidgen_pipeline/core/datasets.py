@@ -20,7 +20,7 @@ per file. How each file format is read, and why lines are counted as they are, i
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,8 +140,10 @@ class DatasetReadResult:
 # public API
 
 
-def read_dataset(path: str | Path) -> DatasetReadResult:
-    """Read one dataset file into requests; never raises for bad input (see the module doc)."""
+def read_dataset(path: str | Path, image_dirs: Sequence[str | Path] = ()) -> DatasetReadResult:
+    """Read one dataset file into requests; never raises for bad input (see the module doc).
+    An ``image`` column is read from under the file's folder, VIDGEN_HOME/inputs or one of
+    ``image_dirs`` (the ``video_generator`` resource's)."""
     path = Path(path)
     result = DatasetReadResult(path=path)
 
@@ -165,7 +167,8 @@ def read_dataset(path: str | Path) -> DatasetReadResult:
     if not table.lines:
         problem(None, "no prompts in the file", "warning")
         return result
-    _convert(table, result, problem)
+    roots = [path.parent, drop_folder(), *(Path(d) for d in image_dirs)]
+    _convert(table, result, problem, roots)
     return result
 
 
@@ -215,7 +218,9 @@ def file_stamp(path: str | Path) -> tuple[int, int]:
 # table -> requests
 
 
-def _convert(table: Table, result: DatasetReadResult, problem: Callable[..., None]) -> None:
+def _convert(
+    table: Table, result: DatasetReadResult, problem: Callable[..., None], roots: list[Path]
+) -> None:
     frame = table.frame
     unknown = [c for c in frame.columns if c not in COLUMNS]
     if unknown:
@@ -237,7 +242,7 @@ def _convert(table: Table, result: DatasetReadResult, problem: Callable[..., Non
             problem(line, table.row_errors[index])
             continue
         values = {name: columns[name][index] for name in COLUMNS}
-        made = _row_requests(values, result.path.parent)
+        made = _row_requests(values, result.path.parent, roots)
         if isinstance(made, str):
             problem(line, made)
             continue
@@ -263,11 +268,11 @@ def _convert(table: Table, result: DatasetReadResult, problem: Callable[..., Non
 
 
 def _row_requests(
-    values: dict[str, Any], folder: Path
+    values: dict[str, Any], folder: Path, roots: list[Path]
 ) -> tuple[str | None, list[PromptRequest]] | str:
     """The row's id and requests, or one message naming everything wrong with it. An
-    ``image`` is read relative to the dataset's ``folder``, and only from under it or
-    VIDGEN_HOME/inputs; it is stored by digest (``core/images.py``)."""
+    ``image`` is read relative to the dataset's ``folder``, and only from under ``roots``;
+    it is stored by digest (``core/images.py``)."""
     errors: list[str] = []
     prompt = values[PROMPT]
     if missing(prompt):
@@ -282,7 +287,7 @@ def _row_requests(
     samples = samples or 1
     if settings.get("image"):
         try:
-            settings["image"] = store_image(folder / settings["image"], [folder, drop_folder()])
+            settings["image"] = store_image(folder / settings["image"], roots)
         except ModelChoiceError as exc:
             return str(exc)
     seed = settings.pop("seed", None)
