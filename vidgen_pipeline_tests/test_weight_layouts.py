@@ -154,3 +154,23 @@ def test_a_half_precision_load_reads_the_fp16_files_when_both_are_there(built, m
     runtime.release_all()
     only = resolve_weights("video", str(built["svd_fp16"]), None, None)
     assert only.variant_for("fp32") == "fp16"  # nothing else to read
+
+
+def test_an_llm_saved_as_the_fp16_variant_loads_from_its_fp16_file(built, tmp_path, monkeypatch):
+    from transformers import AutoModelForCausalLM
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = tmp_path / "llm_fp16"
+    shutil.copytree(built["llm"], folder)
+    model = AutoModelForCausalLM.from_pretrained(str(built["llm"]))
+    (folder / "model.safetensors").unlink()
+    model.half().save_pretrained(str(folder), variant="fp16")  # model.fp16.safetensors only
+    assert not (folder / "model.safetensors").exists()
+    weights = resolve_weights("script", str(folder), None, None, layout="transformers")
+    assert weights.variant_for("fp32") == "fp16"
+    runtime.release_all()
+    _tokenizer, loaded = runtime.load_chat_model(weights, "cpu", "fp32", False, log=lambda _m: None)
+    stored = load_file(str(folder / "model.fp16.safetensors"))
+    key = "model.embed_tokens.weight"
+    assert torch.equal(loaded.state_dict()[key], stored[key].float())
+    runtime.release_all()

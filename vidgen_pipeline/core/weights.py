@@ -381,6 +381,8 @@ def _checked_transformers(
         for f in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
     ):
         raise WeightsError(f"{label}: {folder} has no tokenizer files")
-    _weights_precisions(label, folder, str(folder), allow_unsafe)
+    precisions = _weights_precisions(label, folder, str(folder), allow_unsafe)
+    half = "only" if precisions == {HALF} else ("some" if HALF in precisions else None)
     architecture = (config.get("architectures") or [config.get("model_type", "")])[0]
-    return ResolvedWeights(folder, source, str(architecture), snapshot_of(folder / "config.json"))
+    revision = snapshot_of(folder / "config.json")
+    return ResolvedWeights(folder, source, str(architecture), revision, half)

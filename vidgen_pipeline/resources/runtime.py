@@ -302,6 +302,7 @@ def load_chat_model(
             dtype=torch_dtype(dtype),
             trust_remote_code=trust_remote_code,
             use_safetensors=True,
+            variant=weights.variant_for(dtype),  # model.fp16.safetensors where that is what's here
         )
     except (OSError, ValueError, TypeError) as exc:
         reason = first_line(exc)
