@@ -251,3 +251,45 @@ def test_fetch_command_names_one_precision(tmp_path, monkeypatch):
     full = fetch_command("org/svd", None, "diffusers", "fp32", half_variant=True)
     assert "'*/*.safetensors'" in full and full.endswith("--exclude '*.fp16.*'")
     assert "'model_index.json'" in full and "'*.safetensors'" not in full.split("--include")[1]
+
+
+MOTION_ADAPTER = "guoyww/animatediff-motion-adapter-v1-5-2"
+MOTION_ADAPTER_FILES = [
+    ".gitattributes",
+    "README.md",
+    "config.json",
+    "diffusion_pytorch_model.fp16.safetensors",
+    "diffusion_pytorch_model.safetensors",
+]
+
+
+def test_the_motion_adapter_fetches_its_config_and_one_precision(
+    tmp_path, monkeypatch, tiny_models
+):
+    """animatediff's adapter is fetched lean too: config and the wanted precision only."""
+    import shutil
+
+    import huggingface_hub
+
+    from vidgen_pipeline.core.models import ModelChoiceError
+    from vidgen_pipeline.core.requests import GenerationSettings
+    from vidgen_pipeline.resources import KeyframeGenerator, VideoGenerator
+
+    asked = {}
+
+    def snapshot_download(repo_id, allow_patterns=None, local_files_only=False, **kwargs):
+        if local_files_only:
+            raise huggingface_hub.errors.LocalEntryNotFoundError("not cached")
+        asked[repo_id] = allow_patterns
+        raise OSError("stop here: the network is not reachable from the tests")
+
+    monkeypatch.setattr(
+        huggingface_hub.HfApi, "list_repo_files", lambda self, repo_id, **kw: MOTION_ADAPTER_FILES
+    )
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    monkeypatch.setenv("VIDGEN_HOME", str(tmp_path / "home"))
+    shutil.copytree(tiny_models["sd"], tmp_path / "home" / "models" / "animatediff")  # the base
+    generator = VideoGenerator(width=64, height=64, fps=8.0, allow_download=True)
+    with pytest.raises(ModelChoiceError, match=f"motion adapter {MOTION_ADAPTER}"):
+        generator.plan(GenerationSettings(video_model="animatediff"), KeyframeGenerator())
+    assert asked[MOTION_ADAPTER] == ["config.json", "diffusion_pytorch_model.safetensors"]

@@ -309,7 +309,7 @@ def _plan_diffusers(generator, settings, device, dtype, choice: Choice, notes) -
         weights_source=weights.source,
         weights_revision=weights.revision,
         weights_variant=weights.variant_for(dtype),
-        motion_adapter_path=_adapter(generator, entry, weights),
+        motion_adapter_path=_adapter(generator, entry, weights, runtime.weights_precision(dtype)),
         denoisers=[c for c in DENOISERS if has_component(index, c)],
         component_dtypes=family.component_dtypes(dtype) if device == "cuda" else {},
         call_options={
@@ -377,8 +377,11 @@ def _rule_fields(rule) -> dict:
     }
 
 
-def _adapter(generator, entry: ModelEntry | None, weights: ResolvedWeights) -> str | None:
-    """The motion adapter folder, when a base text-to-image model runs with one."""
+def _adapter(
+    generator, entry: ModelEntry | None, weights: ResolvedWeights, precision: str
+) -> str | None:
+    """The motion adapter folder, when a base text-to-image model runs with one: from the
+    cache, or (downloads allowed) its config and weights in one precision, nothing else."""
     if entry is None or not entry.motion_adapter:
         return None
     if weights.pipeline_class == "AnimateDiffPipeline":
@@ -386,12 +389,16 @@ def _adapter(generator, entry: ModelEntry | None, weights: ResolvedWeights) -> s
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
-    from vidgen_pipeline.core.weights import downloads_allowed
+    from vidgen_pipeline.core.weights import download_snapshot, downloads_allowed
 
     try:
-        return snapshot_download(
-            entry.motion_adapter, local_files_only=not downloads_allowed(generator.allow_download)
-        )
+        try:
+            return snapshot_download(entry.motion_adapter, local_files_only=True)
+        except LocalEntryNotFoundError:
+            if not downloads_allowed(generator.allow_download):
+                raise
+            # A model folder, read as one: its config.json and one precision's safetensors.
+            return download_snapshot(entry.motion_adapter, "transformers", precision, False)
     except (LocalEntryNotFoundError, OSError, ValueError) as exc:
         raise ModelChoiceError(
             f"motion adapter {entry.motion_adapter} for {entry.name} is not here "
