@@ -189,4 +189,16 @@ def _markdown(data: dict[str, Any]) -> str:
         ],
         rows,
     )
+    both = [data.get(b, {}) for b in ("sqlite", "postgresql")]
+    if all(f.get("status") == "ok" for f in both):
+        lite, pg = (f["wall_per_prompt_s"] for f in both)
+        notes.insert(
+            0,
+            f"The whole cost of the instance is the wall per prompt: {pg} s on PostgreSQL "
+            f"against {lite} s on SQLite ({pg / lite:.1f}x). The overhead column leaves out "
+            "the event writes made inside steps (logs, materializations, checks), which is "
+            "where most of PostgreSQL's extra time goes: the same animatic work takes "
+            f"{both[1]['in_steps_per_prompt_s']} s per prompt inside its steps against "
+            f"{both[0]['in_steps_per_prompt_s']} s.",
+        )
     return "\n\n".join([setup, table, *notes])
