@@ -188,6 +188,27 @@ def test_image_capable_families_continue_from_an_image(tiny, name):
     assert follow.info["clip_frames"][0] == FrameRule(**plan.frame_rule).at_least(10)
 
 
+def test_a_long_dit_scene_continues_through_the_image_pipeline(tiny, monkeypatch):
+    """LTX-Video from text, in two clips: the second starts from the first's last frame, so
+    it runs as the image pipeline on the same weights, and no frame repeats at the join."""
+    generator = VideoGenerator(**size_of("ltx-video"), frames=9)
+    plan = generator.plan(settings_for(tiny, "ltx-video"), KeyframeGenerator())
+    asked = []
+    real = runtime.pipeline_as
+
+    def pipeline_as(pipe, name):
+        asked.append(name)
+        return real(pipe, name)
+
+    monkeypatch.setattr(runtime, "pipeline_as", pipeline_as)
+    clip = generator.render(plan, scene(), None, 15, log=lambda _m: None)
+    assert clip.frames.shape[0] == 15 and clip.info["chunks"] == 2
+    assert asked == [plan.text_pipeline, plan.image_pipeline]
+    assert plan.text_pipeline != plan.image_pipeline
+    steps = np.abs(np.diff(clip.frames.astype(np.int16), axis=0)).mean(axis=(1, 2, 3))
+    assert steps.min() > 0  # the join's frame is not the previous one again
+
+
 def test_a_wan_a14b_folder_without_its_second_transformer_is_one_line(tiny, tmp_path):
     broken = tmp_path / "a14b"
     shutil.copytree(tiny["wan2.2-t2v-a14b"], broken)
