@@ -115,6 +115,22 @@ def test_the_animatic_starts_from_the_users_image(stored):
     assert second.info["source"] == "cards"
 
 
+def test_another_image_is_another_scene_cache_key(stored, tmp_path):
+    from vidgen_pipeline.core.scene_cache import scene_key
+    from vidgen_pipeline.core.storyboard import write_storyboard
+
+    other = store_image(photo(tmp_path / "other.png", colour=(20, 40, 200)))
+    generator = VideoGenerator(model="animatic", width=128, height=72)
+    scene = write_storyboard("A red wall.", duration_s=1.0).scenes[0].model_dump(mode="json")
+
+    def key(image):
+        plan = generator.plan(GenerationSettings(image=image), KeyframeGenerator())
+        start, _size = fit_image(stored_image(image), 128, 72)
+        return scene_key(plan.model_dump(mode="json"), scene, 8, start, "r", {})
+
+    assert key(stored) == key(stored) != key(other)
+
+
 # ------------------------------------------------------- where an image may come from
 
 
