@@ -358,6 +358,29 @@ def test_vidgen_models_lists_every_entry_and_whether_its_weights_are_here(
     assert "121 x 1280x704 at 24 fps" in rows["wan2.2-ti2v-5b"]
 
 
+@pytest.mark.parametrize("name", ["cogvideox-t2v", "hunyuanvideo-1.5-t2v"])
+def test_vidgen_generate_through_the_other_dit_families(tiny, tmp_path, name):
+    import subprocess
+
+    from vidgen_pipeline_tests.conftest import VIDGEN, cli_env
+
+    size = size_of(name)
+    env = {**cli_env(tmp_path / "home"), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    args = ["--video-model", str(tiny[name]), "--duration", "1", "--seed", "4", "--steps", "2"]
+    args += ["--width", str(size["width"]), "--height", str(size["height"]), "--fps", "8"]
+    done = subprocess.run(
+        [*VIDGEN, "generate", "A red kite over hills.", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"loaded {VIDEO_MODELS[TINY[name]].pipeline}" in done.stderr
+    facts = probe_video(Path(done.stdout.strip().splitlines()[-1]))
+    assert (facts.width, facts.height, facts.frame_count) == (size["width"], size["height"], 24)
+
+
 def test_vidgen_generate_makes_a_wan_video_from_a_chinese_prompt(tiny, tmp_path):
     """Wan's umT5 reads Chinese: the storyboard's own words reach it (no translation)."""
     import subprocess
