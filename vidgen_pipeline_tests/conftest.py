@@ -162,13 +162,18 @@ def checks(result) -> dict[str, bool]:
 
 # The modules that use `webserver` run on one xdist worker, so one `dagster dev` serves them.
 SHARED_SERVER_MODULES = ("test_webserver.py", "test_browser.py")
+# Modules whose module-scoped fixture is most of their work (a PostgreSQL cluster with two
+# generates and a daemon backfill, the tiny GPU section, an S3 server): each runs on one
+# worker, so the fixture runs once rather than once per worker its tests land on.
+ONE_WORKER_MODULES = ("test_postgres.py", "test_bench.py", "test_object_storage.py")
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     """``--dist load`` (each test its own unit of work, handed to whichever worker is free),
-    except that the ``SHARED_SERVER_MODULES`` are one unit. (xdist's own ``xdist_group``
-    marks are not honoured with pytest 9 here: their tests still spread over workers.)"""
+    except that the ``SHARED_SERVER_MODULES`` are one unit and each of the
+    ``ONE_WORKER_MODULES`` one. (xdist's own ``xdist_group`` marks are not honoured with
+    pytest 9 here: their tests still spread over workers.)"""
     if config.getvalue("dist") != "load":
         return None
     from xdist.scheduler import LoadScopeScheduling
@@ -176,7 +181,9 @@ def pytest_xdist_make_scheduler(config, log):
     class SharedServerScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             module = nodeid.split("::", 1)[0]
-            return "dagster_dev" if module.endswith(SHARED_SERVER_MODULES) else nodeid
+            if module.endswith(SHARED_SERVER_MODULES):
+                return "dagster_dev"
+            return module if module.endswith(ONE_WORKER_MODULES) else nodeid
 
     return SharedServerScheduling(config, log)
 
