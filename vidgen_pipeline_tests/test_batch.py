@@ -167,13 +167,13 @@ def test_add_prompts_then_backfill_missing_with_a_limit(tmp_path):
     home = tmp_path / "home"
     data = tmp_path / "batch.csv"
     data.write_text(
-        "prompt,duration,scenes,video_model\n"
-        "A paper boat on a puddle.,1,1,\n"
-        "A paper boat on a puddle.,1,1,\n"
-        "A snail climbs a leaf.,1,2,\n"
-        "A candle flickers.,zero,1,\n"
-        "A windmill turns.,1,1,\n"
-        "A kettle boils.,1,1,svd-xxl\n"
+        "prompt,duration,scenes,video_model,width,height\n"
+        "A paper boat on a puddle.,1,1,,128,72\n"
+        "A paper boat on a puddle.,1,1,,128,72\n"
+        "A snail climbs a leaf.,1,2,,128,72\n"
+        "A candle flickers.,zero,1,,128,72\n"
+        "A windmill turns.,1,1,,128,72\n"
+        "A kettle boils.,1,1,svd-xxl,128,72\n"
     )
     added = vidgen(home, "add-prompts", str(data))
     assert added.returncode == 0, added.stderr
@@ -200,8 +200,9 @@ def test_a_bad_prompt_fails_alone_and_a_changed_row_is_made_again(tmp_path):
     home = tmp_path / "home"
     data = tmp_path / "mixed.csv"
     # A hub id passes reading (it could exist) but its weights are not here: the run fails.
-    rows = "prompt,duration,video_model\nA fern unrolls.,1,animatic\nA gull lands.,1,acme/no-vid\n"
-    data.write_text(rows + "A bell swings.,1,animatic\n")
+    rows = "prompt,duration,video_model,width,height\n"
+    rows += "A fern unrolls.,1,animatic,128,72\nA gull lands.,1,acme/no-vid,128,72\n"
+    data.write_text(rows + "A bell swings.,1,animatic,128,72\n")
     assert vidgen(home, "add-prompts", str(data)).stdout.strip() == "3"
     done = vidgen(home, "backfill", "--missing", "--per-run", "3")
     assert done.returncode == 1
@@ -212,8 +213,8 @@ def test_a_bad_prompt_fails_alone_and_a_changed_row_is_made_again(tmp_path):
     assert "acme/no-vid" in done.stderr
     # The row fixed (and the bell's settings changed): only those two are made again.
     data.write_text(
-        "prompt,duration,video_model\nA fern unrolls.,1,animatic\n"
-        "A gull lands.,1,animatic\nA bell swings.,2,animatic\n"
+        "prompt,duration,video_model,width,height\nA fern unrolls.,1,animatic,128,72\n"
+        "A gull lands.,1,animatic,128,72\nA bell swings.,2,animatic,128,72\n"
     )
     added = vidgen(home, "add-prompts", str(data))
     assert "0 new partitions, 2 changed, 1 unchanged" in added.stderr
@@ -359,7 +360,7 @@ def test_nightly_schedule_asks_for_the_missing_partitions_only(instance, vidgen_
 # -------------------------------------------------------------------- kill and resume
 
 
-RESUME_ARGS = ["--duration", "9", "--scenes", "3", "--width", "640", "--height", "360"]
+RESUME_ARGS = ["--duration", "9", "--scenes", "3", "--width", "320", "--height", "180"]
 RESUME_TEXT = "A lighthouse at dusk. Waves break on the rocks. The lamp turns on."
 
 
