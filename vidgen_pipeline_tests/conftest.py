@@ -19,6 +19,25 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
+
+def _ram_scratch(folder: Path = Path("/dev/shm"), need: int = 4 << 30) -> None:
+    """Temp folders (and so every test's Dagster instance) on a RAM disk where the machine
+    has one with room: Dagster's SQLite storage commits once per event, and a commit that
+    reaches the disk took 15 ms here against 0.3 ms in memory (about half of a tiny run's
+    time). Subprocesses inherit TMPDIR. An explicit TMPDIR is kept."""
+    import shutil
+    import tempfile
+
+    if "TMPDIR" in os.environ or not (folder.is_dir() and os.access(folder, os.W_OK)):
+        return
+    if shutil.disk_usage(folder).free < need:
+        return
+    os.environ["TMPDIR"] = str(folder)
+    tempfile.tempdir = str(folder)
+
+
+_ram_scratch()
+
 import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
