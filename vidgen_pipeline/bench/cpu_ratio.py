@@ -135,7 +135,10 @@ def ratio_markdown(data: dict[str, Any]) -> str:
     ]
     rows += [
         ["**scene_clips + final_video**, best run (s)", data["steps_s"]],
-        [f"one `encode_h264` of the same frames, crf {data['crf']} {data['preset']} (s)", data["encode_s"]],
+        [
+            f"one `encode_h264` of the same frames, crf {data['crf']} {data['preset']} (s)",
+            data["encode_s"],
+        ],
         ["**ratio**", data["ratio"]],
     ]
     return "\n\n".join(
