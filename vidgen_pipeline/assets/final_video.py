@@ -30,7 +30,7 @@ from vidgen_pipeline.core.previews import (
     poster_markdown,
 )
 from vidgen_pipeline.core.prompts import OptimizedPrompts
-from vidgen_pipeline.core.quality import Assessor, QualityReport
+from vidgen_pipeline.core.quality import CHECK_WIDTH, Assessor, QualityReport
 from vidgen_pipeline.core.storage import scratch_dir
 from vidgen_pipeline.core.storyboard import Storyboard
 from vidgen_pipeline.partitions import prompts_partitions
@@ -105,9 +105,9 @@ def finish_video(
     path = folder / "final.mp4"
     preview = PreviewKeeper(_assembled(plan, clips, durations), keep_every=max(1, round(fps / 8)))
     count = encode_h264(preview, path, fps, crf=plan.crf, preset=plan.preset, bitrate=plan.bitrate)
-    # 2. decode the file once: what it is, and how its frames look
+    # 2. decode the file once: what it is, and how its frames look (at the checks' width)
     assessor = Assessor(fps)
-    facts = probe_video(path, on_frame=assessor.add)
+    facts = probe_video(path, on_frame=assessor.add, sample_width=CHECK_WIDTH)
     report = assessor.report(cuts=cut_frames(durations, fps))
     # 3. the subtitles sidecar
     subtitles = None
