@@ -38,6 +38,7 @@ from vidgen_pipeline.core.clips import FinalVideo, Keyframe, SceneClip
 from vidgen_pipeline.core.frame_store import (
     STORE_FORMAT,
     STORE_NAME,
+    RecentFrames,
     read_lossless,
     write_lossless,
 )
@@ -58,6 +59,7 @@ from vidgen_pipeline.core.storage import (
 from vidgen_pipeline.core.storyboard import Storyboard
 
 DONE = ".done"  # in a frames version folder: every file of it is written
+RECENT_FRAMES = RecentFrames()  # scene_clips' frames, for final_video in the same run
 MODELS_BY_ASSET: dict[str, type[BaseModel]] = {
     "prompt": PromptRequest,
     "script": Storyboard,
@@ -226,6 +228,8 @@ class FramesIOManager(StorageIOManager):
                 atomic_move_file(Path(tmp) / STORE_NAME, store)
         item.mp4_path = Path(str(store)) if is_local(store) else None
         item.mp4_lossless = item.mp4_path is not None
+        if item.mp4_path is not None:
+            RECENT_FRAMES.remember(item.mp4_path, np.asarray(item.frames))
         return {
             "kind": "clip",
             "scene_number": item.scene_number,
@@ -302,8 +306,13 @@ class FramesIOManager(StorageIOManager):
 
 
 def _read_store(path: UPath, count: int) -> np.ndarray:
-    """A scene's lossless store; on an object store, through a temporary local copy."""
+    """A scene's lossless store: the frames this process stored there a moment ago when it
+    still holds them (``RECENT_FRAMES``), else decoded; on an object store, through a
+    temporary local copy."""
     if is_local(path):
+        held = RECENT_FRAMES.take(Path(path))
+        if held is not None and len(held) == count:
+            return held
         return read_lossless(Path(path), count)
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / STORE_NAME

@@ -23,13 +23,18 @@ from dagster import (
 from PIL import Image
 
 from vidgen_pipeline.core.clips import FinalVideo, Keyframe, SceneClip
-from vidgen_pipeline.core.frame_store import write_lossless
+from vidgen_pipeline.core.frame_store import read_lossless, write_lossless
 from vidgen_pipeline.core.media import encode_h264, probe_video
 from vidgen_pipeline.core.requests import PromptRequest, safe_path_component
 from vidgen_pipeline.core.scene_cache import frame_name, write_png
 from vidgen_pipeline.core.storage import atomic_write_bytes
 from vidgen_pipeline.core.storyboard import Storyboard, write_storyboard
-from vidgen_pipeline.io_managers import FramesIOManager, JsonIOManager, VideoIOManager
+from vidgen_pipeline.io_managers import (
+    RECENT_FRAMES,
+    FramesIOManager,
+    JsonIOManager,
+    VideoIOManager,
+)
 
 READY = "READY"
 
@@ -314,6 +319,7 @@ def test_scene_mp4_moves_into_the_current_version(tmp_path):
     loaded = manager.load_input(in_ctx("scene_clips"))[0]
     assert loaded.mp4_path == outputs[-1] and loaded.mp4_lossless
     np.testing.assert_array_equal(loaded.frames, clip(1, 6, 200).frames)
+    np.testing.assert_array_equal(read_lossless(loaded.mp4_path, 6), clip(1, 6, 200).frames)
     assert probe_video(loaded.mp4_path).frame_count == 6
     manager.handle_output(out_ctx("scene_clips"), [clip(1, 6, 90)])
     assert not outputs[0].exists()  # ... and then goes with its folder
@@ -324,11 +330,34 @@ def test_scene_frames_are_one_lossless_file_read_back_bit_exact(tmp_path):
     rng = np.random.default_rng(5)
     frames = rng.integers(0, 256, (7, 18, 22, 3), dtype=np.uint8)  # noise: nothing to hide in
     manager.handle_output(out_ctx("scene_clips"), [SceneClip(2, frames.copy(), 12.0, {"n": 1})])
+    RECENT_FRAMES.take(manager_store(tmp_path))  # read the file, not what this process holds
     loaded = manager.load_input(in_ctx("scene_clips"))[0]
     np.testing.assert_array_equal(loaded.frames, frames)
     assert (loaded.scene_number, loaded.fps, loaded.info) == (2, 12.0, {"n": 1})
-    assert loaded.mp4_path.name == "clip.mp4" and loaded.mp4_lossless
+    assert loaded.mp4_path == manager_store(tmp_path) and loaded.mp4_lossless
     assert sorted(p.name for p in loaded.mp4_path.parent.iterdir()) == ["clip.mp4"]
+
+
+def manager_store(base: Path, scene: int = 2) -> Path:
+    folder = base / "scene_clips" / "part-000000000001"
+    version = json.loads((folder / "manifest.json").read_text())["version"]
+    return folder / version / f"scene_{scene:03d}" / "clip.mp4"
+
+
+def test_the_next_step_in_this_process_gets_the_stored_frames_without_a_decode(tmp_path):
+    manager = FramesIOManager(base_path=str(tmp_path))
+    frames = np.random.default_rng(8).integers(0, 256, (4, 10, 12, 3), dtype=np.uint8)
+    manager.handle_output(out_ctx("scene_clips"), [SceneClip(2, frames, 12.0, {})])
+    first = manager.load_input(in_ctx("scene_clips"))[0].frames
+    assert np.shares_memory(first, frames) and not first.flags.writeable  # handed over
+    second = manager.load_input(in_ctx("scene_clips"))[0].frames  # taken once: decoded now
+    assert not np.shares_memory(second, frames)
+    np.testing.assert_array_equal(second, frames)
+    # A store file changed since it was written is decoded, never trusted.
+    manager.handle_output(out_ctx("scene_clips"), [SceneClip(2, frames, 12.0, {})])
+    other = frames[::-1].copy()
+    write_lossless(other, manager_store(tmp_path), 12.0)
+    np.testing.assert_array_equal(manager.load_input(in_ctx("scene_clips"))[0].frames, other)
 
 
 def test_versions_written_as_png_frames_are_still_read(tmp_path):

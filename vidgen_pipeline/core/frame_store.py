@@ -104,3 +104,46 @@ def read_lossless(path: Path, count: int | None = None) -> np.ndarray:
     if not frames or (count is not None and len(frames) != count):
         raise FrameStoreError(f"{path} holds {len(frames)} frames, expected {count}")
     return out if out is not None else np.stack(frames)
+
+
+class RecentFrames:
+    """Scene frames this process has just stored, handed to the next step of the run without
+    decoding them again (a run executes its steps in one process: ``in_process_executor``).
+
+    Kept by the path of their store file and that file's identity (device, inode, size,
+    modification time): a file replaced or changed since is decoded as usual. Taken once
+    (the entry goes with the first reader; a second one decodes); at most ``max_bytes`` of
+    frames are held, the oldest let go first. What it hands back is exactly what the file
+    decodes to (the store is lossless), as a read-only view.
+    """
+
+    def __init__(self, max_bytes: int = 2 << 30):
+        self.max_bytes = max_bytes
+        self._held: dict[str, tuple[tuple, np.ndarray]] = {}
+
+    @staticmethod
+    def _identity(path: Path) -> tuple:
+        stat = Path(path).stat()
+        return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+    def remember(self, path: Path, frames: np.ndarray) -> None:
+        if frames.nbytes > self.max_bytes:
+            return
+        self._held.pop(str(path), None)
+        self._held[str(path)] = (self._identity(path), frames)
+        while sum(f.nbytes for _, f in self._held.values()) > self.max_bytes:
+            self._held.pop(next(iter(self._held)))
+
+    def take(self, path: Path) -> np.ndarray | None:
+        held = self._held.pop(str(path), None)
+        if held is None:
+            return None
+        identity, frames = held
+        try:
+            if self._identity(path) != identity:
+                return None
+        except OSError:
+            return None
+        view = frames.view()
+        view.flags.writeable = False
+        return view
