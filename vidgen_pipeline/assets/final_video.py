@@ -102,14 +102,19 @@ def finish_video(
         + (f" {plan.transition_s:g} s" if plan.transition != "cut" else "")
         + (f", crf {plan.crf}" if not plan.bitrate else f", {plan.bitrate}")
     )
-    # 1. assemble and encode in one pass, keeping small frames for the previews
-    path = folder / "final.mp4"
-    preview = PreviewKeeper(_assembled(plan, clips, durations), keep_every=max(1, round(fps / 8)))
-    count = encode_h264(preview, path, fps, crf=plan.crf, preset=plan.preset, bitrate=plan.bitrate)
-    # 2. decode the file once: what it is, and how its frames look (at the checks' width);
-    # meanwhile the previews are drawn from the kept frames (image codecs release the GIL)
+    # The previews are drawn on a worker, beside the encode and the decode (PIL releases the
+    # GIL), from small copies of the frames on their way to the encoder.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="previews") as worker:
+        # 1. assemble and encode in one pass, keeping small frames for the previews
+        path = folder / "final.mp4"
+        preview = PreviewKeeper(
+            _assembled(plan, clips, durations), keep_every=max(1, round(fps / 8)), worker=worker
+        )
+        count = encode_h264(
+            preview, path, fps, crf=plan.crf, preset=plan.preset, bitrate=plan.bitrate
+        )
         previews = worker.submit(_previews, clips, preview)
+        # 2. decode the file once: what it is, and how its frames look (at the checks' width)
         assessor = Assessor(fps)
         facts = probe_video(path, on_frame=assessor.add, sample_width=CHECK_WIDTH)
         report = assessor.report(cuts=cut_frames(durations, fps))
