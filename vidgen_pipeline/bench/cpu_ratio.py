@@ -144,7 +144,7 @@ def ratio_markdown(data: dict[str, Any]) -> str:
     rows += [
         ["**scene_clips + final_video**, best pair (s)", data["steps_s"]],
         [
-            f"one `encode_h264` of the same frames, crf {data['crf']} {data['preset']} (s)",
+            f"one `encode_h264` of its frames (best pair), crf {data['crf']} {data['preset']} (s)",
             data["encode_s"],
         ],
         ["**ratio**", data["ratio"]],

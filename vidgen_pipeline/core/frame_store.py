@@ -1,10 +1,10 @@
 """A finished scene's frames in one file, losslessly: H.264 in RGB (libx264rgb) at qp 0.
 
 Every pixel comes back exactly (x264's lossless mode, RGB in and out: no colour conversion),
-at a fraction of PNG's cost: 192 frames at 1024x576 write in about 1 s and read in about
-0.6 s on two cores, where PNG took 17 s and 8.7 s. The file is an mp4, so it is also the
-scene's own video (ffmpeg-based players show it; browsers do not play H.264 4:4:4 RGB, the
-final video is the one made for them).
+at a fraction of PNG's cost: 192 frames at 1024x576 wrote in 0.39 s and read in 1.05 s on
+two cores, where PNG took 6.49 s and 3.62 s (``docs/benchmarks.md``). The file is an mp4, so
+it is also the scene's own video (ffmpeg-based players show it; browsers do not play H.264
+4:4:4 RGB: the final video is the one made for them).
 
 The decoder hands back planar GBR (``gbrp``, x264's own layout) and the planes are merged
 here: ffmpeg's conversion to packed RGB costs more than the decode.
