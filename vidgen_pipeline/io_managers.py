@@ -1,4 +1,4 @@
-"""IO managers: JSON documents, frames (lossless PNG) and mp4 files under one base path.
+"""IO managers: JSON documents, frames (lossless) and mp4 files under one base path.
 
 The base path is ``VIDGEN_HOME/storage`` unless set; any fsspec URL works (``s3://...``).
 Paths are ``<base>/<asset key>/<partition>``, where the partition part is a safe file name
@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import socket
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -35,10 +36,17 @@ from upath import UPath
 
 from vidgen_pipeline.core.clip_audio import read_clip_audio, write_clip_audio
 from vidgen_pipeline.core.clips import FinalVideo, Keyframe, SceneClip
+from vidgen_pipeline.core.frame_store import (
+    STORE_FORMAT,
+    STORE_NAME,
+    RecentFrames,
+    read_lossless,
+    write_lossless,
+)
 from vidgen_pipeline.core.media import probe_video
 from vidgen_pipeline.core.prompts import OptimizedPrompts
 from vidgen_pipeline.core.requests import PromptRequest, safe_path_component
-from vidgen_pipeline.core.scene_cache import frame_name, read_png, write_png
+from vidgen_pipeline.core.scene_cache import read_png, read_png_frames, write_png
 from vidgen_pipeline.core.storage import (
     atomic_move_file,
     atomic_write_bytes,
@@ -52,6 +60,7 @@ from vidgen_pipeline.core.storage import (
 from vidgen_pipeline.core.storyboard import Storyboard
 
 DONE = ".done"  # in a frames version folder: every file of it is written
+RECENT_FRAMES = RecentFrames()  # scene_clips' frames, for final_video in the same run
 MODELS_BY_ASSET: dict[str, type[BaseModel]] = {
     "prompt": PromptRequest,
     "script": Storyboard,
@@ -154,8 +163,10 @@ class JsonIOManager(StorageIOManager):
 
 
 class FramesIOManager(StorageIOManager):
-    """Keyframes and scene clips as PNG files (lossless), one version folder per write; a
-    clip's sound, when its model made some, as ``audio.wav`` beside its frames.
+    """Keyframes as PNG files and each scene clip's frames in one lossless file
+    (``clip.mp4``, ``core.frame_store``: also the scene's own video), one version folder per
+    write. Versions written before the lossless store (a scene's frames as ``%06d.png``)
+    are still read.
 
     ``<partition>/manifest.json`` names the current version folder; it is replaced
     atomically after the new folder is complete (it then holds ``.done``), then other
@@ -186,33 +197,7 @@ class FramesIOManager(StorageIOManager):
                     {"kind": "keyframe", "scene_number": item.scene_number, "info": item.info}
                 )
             elif isinstance(item, SceneClip):
-                if item.source_dir is not None and is_local(scene_dir):
-                    for index in range(len(item.frames)):
-                        _link_or_copy(item.source_dir / frame_name(index), scene_dir)
-                else:
-                    for index, frame in enumerate(item.frames):
-                        self._write_png(scene_dir / frame_name(index), frame)
-                entry = {
-                    "kind": "clip",
-                    "scene_number": item.scene_number,
-                    "fps": item.fps,
-                    "frames": len(item.frames),
-                    "info": item.info,
-                }
-                audio = write_clip_audio(scene_dir, item.audio, item.audio_rate)
-                if audio is not None:  # a silent clip has no audio file
-                    entry["audio"] = audio
-                if item.mp4_path is not None:
-                    mp4 = scene_dir / "clip.mp4"
-                    if item.source_dir is not None and is_local(mp4):
-                        _link_or_copy(Path(item.mp4_path), scene_dir)
-                    elif item.source_dir is not None:  # a copy: the cache keeps its own
-                        atomic_write_bytes(mp4, Path(item.mp4_path).read_bytes())
-                    else:
-                        atomic_move_file(Path(item.mp4_path), mp4)
-                    item.mp4_path = Path(str(mp4)) if is_local(mp4) else None
-                    entry["mp4"] = "clip.mp4"
-                entries.append(entry)
+                entries.append(self._write_clip(item, scene_dir))
                 frame_total += len(item.frames)
         folder.mkdir(parents=True, exist_ok=True)  # a text-to-video model's keyframes: none
         (folder / DONE).write_bytes(b"")  # whole: no longer some writer's work in progress
@@ -224,6 +209,48 @@ class FramesIOManager(StorageIOManager):
         self._remove_old_versions(path, keep={version, previous})
         return {"items": len(entries), "frames": frame_total}
 
+    def _write_clip(self, item: SceneClip, scene_dir: UPath) -> dict:
+        """One scene's frames as ``clip.mp4`` in ``scene_dir``: its lossless mp4 linked from
+        the scene cache (copied where links cannot go), moved from scratch, or written from
+        the frames; returns its manifest entry. ``item.mp4_path`` then names the stored file."""
+        store = scene_dir / STORE_NAME
+        if item.mp4_path is not None and item.mp4_lossless:
+            if item.source_dir is not None and is_local(store):
+                _link_or_copy(Path(item.mp4_path), scene_dir)
+            elif item.source_dir is not None:  # a copy: the cache keeps its own
+                atomic_write_bytes(store, Path(item.mp4_path).read_bytes())
+            else:
+                atomic_move_file(Path(item.mp4_path), store)
+        elif is_local(store):
+            self._write_store(item, Path(store))
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                self._write_store(item, Path(tmp) / STORE_NAME)
+                atomic_move_file(Path(tmp) / STORE_NAME, store)
+        item.mp4_path = Path(str(store)) if is_local(store) else None
+        item.mp4_lossless = item.mp4_path is not None
+        if item.mp4_path is not None:
+            RECENT_FRAMES.remember(item.mp4_path, np.asarray(item.frames))
+        entry = {
+            "kind": "clip",
+            "scene_number": item.scene_number,
+            "fps": item.fps,
+            "frames": len(item.frames),
+            "store": STORE_FORMAT,
+            "mp4": STORE_NAME,
+            "info": item.info,
+        }
+        audio = write_clip_audio(scene_dir, item.audio, item.audio_rate)
+        if audio is not None:  # a silent clip has no audio file
+            entry["audio"] = audio
+        return entry
+
+    @staticmethod
+    def _write_store(item: SceneClip, path: Path) -> None:
+        # Inside a fresh version folder (or a temp folder): nothing reads it until the
+        # manifest names the folder.
+        write_lossless(item.frames, path, item.fps)
+
     def load(self, path: UPath, context: InputContext) -> list:
         manifest = json.loads((path / "manifest.json").read_bytes())
         folder = path / manifest["version"]
@@ -233,23 +260,27 @@ class FramesIOManager(StorageIOManager):
             if entry["kind"] == "keyframe":
                 image = Image.fromarray(self._read_png(scene_dir / "keyframe.png"))
                 items.append(Keyframe(entry["scene_number"], image, entry["info"]))
-            else:
-                frames = np.stack(
-                    [self._read_png(scene_dir / f"{i:06d}.png") for i in range(entry["frames"])]
+                continue
+            lossless = entry.get("store") == STORE_FORMAT
+            if lossless:
+                frames = _read_store(scene_dir / STORE_NAME, entry["frames"])
+            else:  # a version written before the lossless store
+                frames = read_png_frames(scene_dir, entry["frames"])
+            mp4 = scene_dir / entry["mp4"] if "mp4" in entry else None
+            local = mp4 is not None and is_local(mp4)
+            audio, rate = read_clip_audio(scene_dir, entry.get("audio"))
+            items.append(
+                SceneClip(
+                    entry["scene_number"],
+                    frames,
+                    entry["fps"],
+                    entry["info"],
+                    Path(str(mp4)) if local else None,
+                    mp4_lossless=lossless and local,
+                    audio=audio,
+                    audio_rate=rate,
                 )
-                mp4 = scene_dir / entry["mp4"] if "mp4" in entry else None
-                audio, rate = read_clip_audio(scene_dir, entry.get("audio"))
-                items.append(
-                    SceneClip(
-                        entry["scene_number"],
-                        frames,
-                        entry["fps"],
-                        entry["info"],
-                        Path(str(mp4)) if mp4 is not None and is_local(mp4) else None,
-                        audio=audio,
-                        audio_rate=rate,
-                    )
-                )
+            )
         return items
 
     def _write_png(self, path: UPath, rgb: np.ndarray) -> None:
@@ -280,6 +311,21 @@ class FramesIOManager(StorageIOManager):
                 shutil.rmtree(Path(child), ignore_errors=True)
             else:
                 child.fs.rm(child.path, recursive=True)
+
+
+def _read_store(path: UPath, count: int) -> np.ndarray:
+    """A scene's lossless store: the frames this process stored there a moment ago when it
+    still holds them (``RECENT_FRAMES``), else decoded; on an object store, through a
+    temporary local copy."""
+    if is_local(path):
+        held = RECENT_FRAMES.take(Path(path))
+        if held is not None and len(held) == count:
+            return held
+        return read_lossless(Path(path), count)
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / STORE_NAME
+        copy.write_bytes(path.read_bytes())
+        return read_lossless(copy, count)
 
 
 def _host_mark() -> str:

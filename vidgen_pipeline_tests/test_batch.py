@@ -471,8 +471,9 @@ def test_scene_cache_entries_are_whole_or_replaced(tmp_path):
     # A second writer of the same scene keeps the first whole entry.
     cache.put(key, SceneClip(1, frames.copy(), 8.0, {"backend": "test"}))
     assert [p.name for p in cache.folder(key).parent.iterdir()] == [key]
-    # Damaged by hand (a frame deleted): not a hit, and the next put replaces it.
-    (cache.folder(key) / "000001.png").unlink()
+    # Damaged by hand (its frames file cut short): not a hit, and the next put replaces it.
+    store = cache.folder(key) / "clip.mp4"
+    store.write_bytes(store.read_bytes()[: store.stat().st_size // 2])
     assert cache.get(key) is None
     cache.put(key, SceneClip(1, frames.copy(), 8.0, {"backend": "test"}))
     assert np.array_equal(cache.get(key).frames, frames)

@@ -237,3 +237,21 @@ def test_partition_registration_rate():
     figures = partition_rate(5)
     assert figures["status"] == "ok" and figures["registered"] == 5
     assert figures["per_second"] > 0 and figures["ms_p50"] <= figures["ms_max"]
+
+
+def test_the_cpu_ratio_times_the_real_assets_against_one_encode_of_as_many_frames():
+    from vidgen_pipeline.bench.common import fmt
+    from vidgen_pipeline.bench.cpu_ratio import finishing_ratio, ratio_markdown
+
+    data = finishing_ratio(2.0, 96, 54, repeats=1)
+    assert data["status"] == "ok"
+    (run,) = data["runs"]
+    assert run["success"] and run["frames"] == data["frames"] == 48  # 2 s at 24 fps
+    assert all(seconds > 0 for seconds in run["stages_s"].values())
+    assert run["steps_s"] == pytest.approx(sum(run["stages_s"].values()), abs=2e-3)
+    assert data["encode_s"] > 0
+    assert data["ratio"] == pytest.approx(data["steps_s"] / data["encode_s"], abs=0.01)
+    text = ratio_markdown(data)
+    assert (
+        "finishing_ratio(2, 96, 54, 1)" in text and f"| **ratio** | {fmt(data['ratio'])} |" in text
+    )

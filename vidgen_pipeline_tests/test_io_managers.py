@@ -23,11 +23,18 @@ from dagster import (
 from PIL import Image
 
 from vidgen_pipeline.core.clips import FinalVideo, Keyframe, SceneClip
+from vidgen_pipeline.core.frame_store import read_lossless, write_lossless
 from vidgen_pipeline.core.media import encode_h264, probe_video
 from vidgen_pipeline.core.requests import PromptRequest, safe_path_component
+from vidgen_pipeline.core.scene_cache import frame_name, write_png
 from vidgen_pipeline.core.storage import atomic_write_bytes
 from vidgen_pipeline.core.storyboard import Storyboard, write_storyboard
-from vidgen_pipeline.io_managers import FramesIOManager, JsonIOManager, VideoIOManager
+from vidgen_pipeline.io_managers import (
+    RECENT_FRAMES,
+    FramesIOManager,
+    JsonIOManager,
+    VideoIOManager,
+)
 
 READY = "READY"
 
@@ -299,20 +306,75 @@ def test_scene_mp4_moves_into_the_current_version(tmp_path):
     for value in (40, 200):
         mp4 = tmp_path / f"scratch-{value}.mp4"
         item = clip(1, 6, value)
-        encode_h264(item.frames, mp4, fps=24, preset="ultrafast")
-        item.mp4_path = mp4
+        write_lossless(item.frames, mp4, fps=24)  # the scene's own video, its frames' store
+        item.mp4_path, item.mp4_lossless = mp4, True
         manager.handle_output(out_ctx("scene_clips"), [item])
-        assert not mp4.exists()  # moved, not copied
+        assert not mp4.exists()  # moved, not copied, nor encoded again
         outputs.append(item.mp4_path)
     folder = tmp_path / "storage" / "scene_clips" / "part-000000000001"
     version = json.loads((folder / "manifest.json").read_text())["version"]
     assert outputs[-1] == folder / version / "scene_001" / "clip.mp4"
+    assert sorted(p.name for p in outputs[-1].parent.iterdir()) == ["clip.mp4"]  # no PNGs
     assert outputs[0].exists()  # the previous version stays one more write
     loaded = manager.load_input(in_ctx("scene_clips"))[0]
-    assert loaded.mp4_path == outputs[-1]
+    assert loaded.mp4_path == outputs[-1] and loaded.mp4_lossless
+    np.testing.assert_array_equal(loaded.frames, clip(1, 6, 200).frames)
+    np.testing.assert_array_equal(read_lossless(loaded.mp4_path, 6), clip(1, 6, 200).frames)
     assert probe_video(loaded.mp4_path).frame_count == 6
     manager.handle_output(out_ctx("scene_clips"), [clip(1, 6, 90)])
     assert not outputs[0].exists()  # ... and then goes with its folder
+
+
+def test_scene_frames_are_one_lossless_file_read_back_bit_exact(tmp_path):
+    manager = FramesIOManager(base_path=str(tmp_path))
+    rng = np.random.default_rng(5)
+    frames = rng.integers(0, 256, (7, 18, 22, 3), dtype=np.uint8)  # noise: nothing to hide in
+    manager.handle_output(out_ctx("scene_clips"), [SceneClip(2, frames.copy(), 12.0, {"n": 1})])
+    RECENT_FRAMES.take(manager_store(tmp_path))  # read the file, not what this process holds
+    loaded = manager.load_input(in_ctx("scene_clips"))[0]
+    np.testing.assert_array_equal(loaded.frames, frames)
+    assert (loaded.scene_number, loaded.fps, loaded.info) == (2, 12.0, {"n": 1})
+    assert loaded.mp4_path == manager_store(tmp_path) and loaded.mp4_lossless
+    assert sorted(p.name for p in loaded.mp4_path.parent.iterdir()) == ["clip.mp4"]
+
+
+def manager_store(base: Path, scene: int = 2) -> Path:
+    folder = base / "scene_clips" / "part-000000000001"
+    version = json.loads((folder / "manifest.json").read_text())["version"]
+    return folder / version / f"scene_{scene:03d}" / "clip.mp4"
+
+
+def test_the_next_step_in_this_process_gets_the_stored_frames_without_a_decode(tmp_path):
+    manager = FramesIOManager(base_path=str(tmp_path))
+    frames = np.random.default_rng(8).integers(0, 256, (4, 10, 12, 3), dtype=np.uint8)
+    manager.handle_output(out_ctx("scene_clips"), [SceneClip(2, frames, 12.0, {})])
+    first = manager.load_input(in_ctx("scene_clips"))[0].frames
+    assert np.shares_memory(first, frames) and not first.flags.writeable  # handed over
+    second = manager.load_input(in_ctx("scene_clips"))[0].frames  # taken once: decoded now
+    assert not np.shares_memory(second, frames)
+    np.testing.assert_array_equal(second, frames)
+    # A store file changed since it was written is decoded, never trusted.
+    manager.handle_output(out_ctx("scene_clips"), [SceneClip(2, frames, 12.0, {})])
+    other = frames[::-1].copy()
+    write_lossless(other, manager_store(tmp_path), 12.0)
+    np.testing.assert_array_equal(manager.load_input(in_ctx("scene_clips"))[0].frames, other)
+
+
+def test_versions_written_as_png_frames_are_still_read(tmp_path):
+    """A partition stored before the lossless store: ``%06d.png`` per frame and a manifest
+    entry without ``store``."""
+    frames = np.random.default_rng(6).integers(0, 256, (3, 10, 14, 3), dtype=np.uint8)
+    folder = tmp_path / "scene_clips" / "part-000000000001"
+    scene_dir = folder / "v-old" / "scene_001"
+    scene_dir.mkdir(parents=True)
+    for index, frame in enumerate(frames):
+        write_png(scene_dir / frame_name(index), frame)
+    entry = {"kind": "clip", "scene_number": 1, "fps": 8.0, "frames": 3, "info": {"old": True}}
+    manifest = {"version": "v-old", "items": [entry]}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    loaded = FramesIOManager(base_path=str(tmp_path)).load_input(in_ctx("scene_clips"))[0]
+    np.testing.assert_array_equal(loaded.frames, frames)
+    assert loaded.info == {"old": True} and loaded.mp4_path is None and not loaded.mp4_lossless
 
 
 def test_frames_manager_refuses_unknown_items_and_publishes_nothing(tmp_path):

@@ -228,26 +228,25 @@ FRAMES_CHILD = textwrap.dedent(
     from vidgen_pipeline.core.clips import SceneClip
 
     base, value, go = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
-    real, written = io.write_png, []
+    real, written = io.write_lossless, []
 
-    def write_then_wait(path, rgb, compression=1):
-        real(path, rgb, compression)
+    def write_then_wait(frames, path, fps):
+        real(frames, path, fps)
         written.append(path)
-        if len(written) == 2:  # 2 of 5 frames are up: the rest waits for a go (or a kill)
+        if len(written) == 2:  # scene 1 is up, scene 2 waits for a go (or a kill)
             sys.stdout.write("READY\\n")
             sys.stdout.flush()
             while not go.exists():
                 time.sleep(0.05)
 
-    io.write_png = write_then_wait
+    io.write_lossless = write_then_wait
     frames = np.full((5, 12, 16, 3), value, np.uint8)
     frames[:, 0, 0] = np.arange(5, dtype=np.uint8)[:, None]
     context = build_output_context(
         asset_key=["scene_clips"], partition_key="part-000000000001", run_id=str(uuid.uuid4())
     )
-    io.FramesIOManager(base_path=base).handle_output(
-        context, [SceneClip(1, frames, 24.0, {"value": value})]
-    )
+    scenes = [SceneClip(n, frames, 24.0, {"value": value}) for n in (1, 2)]
+    io.FramesIOManager(base_path=base).handle_output(context, scenes)
     sys.stdout.write("FINISHED\\n")
     """
 )

@@ -1,5 +1,6 @@
 """The final_video asset: the scene clips stitched, faded and encoded into one H.264 mp4."""
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,7 @@ from vidgen_pipeline.core.previews import (
     poster_markdown,
 )
 from vidgen_pipeline.core.prompts import OptimizedPrompts
-from vidgen_pipeline.core.quality import Assessor, QualityReport
+from vidgen_pipeline.core.quality import CHECK_WIDTH, Assessor, QualityReport
 from vidgen_pipeline.core.storage import scratch_dir
 from vidgen_pipeline.core.storyboard import Storyboard
 from vidgen_pipeline.partitions import prompts_partitions
@@ -101,14 +102,22 @@ def finish_video(
         + (f" {plan.transition_s:g} s" if plan.transition != "cut" else "")
         + (f", crf {plan.crf}" if not plan.bitrate else f", {plan.bitrate}")
     )
-    # 1. assemble and encode in one pass, keeping small frames for the previews
-    path = folder / "final.mp4"
-    preview = PreviewKeeper(_assembled(plan, clips, durations), keep_every=max(1, round(fps / 8)))
-    count = encode_h264(preview, path, fps, crf=plan.crf, preset=plan.preset, bitrate=plan.bitrate)
-    # 2. decode the file once: what it is, and how its frames look
-    assessor = Assessor(fps)
-    facts = probe_video(path, on_frame=assessor.add)
-    report = assessor.report(cuts=cut_frames(durations, fps))
+    # The previews are drawn on a worker, beside the encode and the decode (PIL releases the
+    # GIL), from small copies of the frames on their way to the encoder.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="previews") as worker:
+        # 1. assemble and encode in one pass, keeping small frames for the previews
+        path = folder / "final.mp4"
+        preview = PreviewKeeper(
+            _assembled(plan, clips, durations), keep_every=max(1, round(fps / 8)), worker=worker
+        )
+        count = encode_h264(
+            preview, path, fps, crf=plan.crf, preset=plan.preset, bitrate=plan.bitrate
+        )
+        previews = worker.submit(_previews, clips, preview)
+        # 2. decode the file once: what it is, and how its frames look (at the checks' width)
+        assessor = Assessor(fps)
+        facts = probe_video(path, on_frame=assessor.add, sample_width=CHECK_WIDTH)
+        report = assessor.report(cuts=cut_frames(durations, fps))
     # 3. the subtitles sidecar
     subtitles = None
     if plan.subtitles:
@@ -125,7 +134,9 @@ def finish_video(
         info={"backend": backends, "title": script.title},
         subtitles_path=subtitles,
     )
-    return video, facts, report, _video_metadata(script, plan, clips, video, facts, preview, report)
+    metadata = _video_metadata(script, plan, video, facts, report)
+    quality = metadata.pop("quality")  # last, as it always was
+    return video, facts, report, {**metadata, **previews.result(), "quality": quality}
 
 
 def _assembled(plan: FinishingPlan, clips: list[SceneClip], durations: list[float]):
@@ -142,16 +153,23 @@ def _assembled(plan: FinishingPlan, clips: list[SceneClip], durations: list[floa
     )
 
 
+def _previews(clips: list[SceneClip], preview: PreviewKeeper) -> dict:
+    """The poster, the animated preview and the contact sheet of the scenes' middles."""
+    middles = [Image.fromarray(c.frames[len(c.frames) // 2]) for c in clips]
+    return {
+        "poster": MetadataValue.md(poster_markdown(preview.middle())),
+        "preview": MetadataValue.md(animated_preview(np.stack(preview.kept), 8.0)),
+        "scenes": MetadataValue.md(markdown_image(contact_sheet(middles), "scenes", max_width=480)),
+    }
+
+
 def _video_metadata(
     script: Storyboard,
     plan: FinishingPlan,
-    clips: list[SceneClip],
     video: FinalVideo,
     facts: VideoFacts,
-    preview: PreviewKeeper,
     report: QualityReport,
 ) -> dict:
-    middles = [Image.fromarray(c.frames[len(c.frames) // 2]) for c in clips]
     return {
         "duration_s": round(facts.duration_s, 3),
         "planned_duration_s": script.target_duration_s,
@@ -165,9 +183,6 @@ def _video_metadata(
         "size": f"{facts.width}x{facts.height}",
         "backend": video.info["backend"],
         "title": script.title,
-        "poster": MetadataValue.md(poster_markdown(preview.middle())),
-        "preview": MetadataValue.md(animated_preview(np.stack(preview.kept), 8.0)),
-        "scenes": MetadataValue.md(markdown_image(contact_sheet(middles), "scenes", max_width=480)),
         "quality": MetadataValue.json(report.as_metadata()),
     }
 

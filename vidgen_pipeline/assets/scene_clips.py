@@ -23,7 +23,7 @@ from vidgen_pipeline.assets.quality_checks import quality_results, quality_specs
 from vidgen_pipeline.assets.scene_schedule import render_scenes
 from vidgen_pipeline.core.clips import SceneClip
 from vidgen_pipeline.core.prompts import OptimizedPrompts
-from vidgen_pipeline.core.quality import assess
+from vidgen_pipeline.core.quality import assess, sampled
 from vidgen_pipeline.core.storage import scratch_dir
 from vidgen_pipeline.partitions import prompts_partitions
 from vidgen_pipeline.resources import VideoGenerator
@@ -34,7 +34,7 @@ from vidgen_pipeline.resources import VideoGenerator
     backfill_policy=BACKFILL_POLICY,
     retry_policy=RETRY_POLICY,
     group_name=MEDIA_GROUP,
-    kinds={"python", "png", "mp4"},
+    kinds={"python", "mp4"},
     io_manager_key="frames_io_manager",
     pool="gpu",
     check_specs=[
@@ -79,7 +79,7 @@ def scene_clips(
             add_metadata(context, key, _clips_metadata(prompts, clips))
             counts[key], generated[key] = _clip_verdicts(clips, planned)
             quality[key] = quality_verdicts(
-                {f"scene {c.scene_number}": assess(c.frames, c.fps) for c in clips}
+                {f"scene {c.scene_number}": assess(sampled(c.frames), c.fps) for c in clips}
             )
         # The IO manager moves the scene mp4s out of the scratch folder while handling this.
         yield Output(results)

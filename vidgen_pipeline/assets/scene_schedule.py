@@ -1,7 +1,9 @@
 """Rendering a prompt's scenes: scene N is finished on a worker thread while N+1 renders.
 
-Finishing a scene (to the output rate, its mp4, the scene cache) is OpenCV and ffmpeg work
-that releases the GIL, so on a GPU the wall time per scene approaches the model's time.
+Finishing a scene (to the output rate, its lossless mp4, the scene cache) is OpenCV and
+ffmpeg work that releases the GIL, so on a GPU the wall time per scene approaches the
+model's time. Each frame is encoded once here, losslessly (``core.frame_store``): that file is
+the scene's own video and its frames' store in the cache and in storage alike.
 """
 
 from __future__ import annotations
@@ -17,12 +19,10 @@ from vidgen_pipeline.core.clip_audio import describe, fit_to_frames
 from vidgen_pipeline.core.clips import Keyframe, SceneClip
 from vidgen_pipeline.core.finishing.plan import FinishingPlan
 from vidgen_pipeline.core.finishing.timing import resample, to_rate
-from vidgen_pipeline.core.media import encode_h264
+from vidgen_pipeline.core.frame_store import write_lossless
 from vidgen_pipeline.core.prompts import OptimizedPrompts
 from vidgen_pipeline.core.scene_cache import SceneCache, scene_key, weights_revision
 from vidgen_pipeline.resources import VideoGenerator
-
-SCENE_PREVIEW_PRESET = "veryfast"  # per-scene mp4s are for viewing; the final encode is careful
 
 
 def render_scenes(
@@ -33,7 +33,8 @@ def render_scenes(
     scratch: Path,
     log: Callable[[str], None],
 ) -> list[SceneClip]:
-    """Render every scene and finish it (to the output rate, its mp4, the scene cache).
+    """Render every scene and finish it (to the output rate, its lossless mp4, the scene
+    cache).
 
     Finishing runs on a worker thread while the next scene renders. With ``continuity``
     the next scene starts from this one's last finished frame, so it waits for that scene's
@@ -108,8 +109,8 @@ def finish_scene(
     log: Callable[[str], None],
 ) -> SceneClip:
     """One rendered clip at the output rate (flow-interpolated: never across a cut, as each
-    scene is converted alone), encoded to its mp4, and stored in the scene cache at once (a
-    crash in a later scene keeps it)."""
+    scene is converted alone), stored in its lossless mp4 (the scene's video and its frames'
+    store), and kept in the scene cache at once (a crash in a later scene keeps it)."""
     started = time.perf_counter()
     native = len(clip.frames)
     if clip.fps != finishing.output_fps:
@@ -130,7 +131,8 @@ def finish_scene(
         finished.audio_rate = clip.audio_rate
         finished.info["audio"] = describe(finished.audio, clip.audio_rate)
     finished.mp4_path = scratch / f"scene_{clip.scene_number:03d}.mp4"
-    encode_h264(frames, finished.mp4_path, finished.fps, preset=SCENE_PREVIEW_PRESET)
+    write_lossless(frames, finished.mp4_path, finished.fps)
+    finished.mp4_lossless = True
     finished.info["finishing_seconds"] = round(time.perf_counter() - started, 3)
     if cache is not None:
         finished = cache.put(key, finished)

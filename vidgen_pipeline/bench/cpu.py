@@ -8,6 +8,8 @@
     OpenCV and ffmpeg are installed.
 (c) Partition registration rate: ``register_prompt`` for 200 synthetic prompts into a fresh
     Dagster instance (SQLite, as ``dagster dev`` here uses).
+(d) The CPU side against one encode (``bench.cpu_ratio``): ``scene_clips`` + ``final_video``
+    of an 8-second 1024x576 animatic over one ``encode_h264`` of as many frames.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from vidgen_pipeline.bench.common import (
     markdown_table,
     temporary_home,
 )
+from vidgen_pipeline.bench.cpu_ratio import finishing_ratio, ratio_markdown
 from vidgen_pipeline.bench.finishing import finishing_markdown, finishing_rates
 
 PIPELINE_PROMPT = "A red kite over green hills. The kite dives toward the camera."
@@ -53,13 +56,25 @@ def cpu_section(ctx: BenchContext) -> SectionResult:
     ctx.log("cpu: (c) partition registration")
     data["partitions"] = guard(lambda: partition_rate(ctx.option("prompts", 200)))
     parts.append(_partitions_markdown(data["partitions"]))
+    ctx.checkpoint(_result(data, parts, complete=False))
+
+    ctx.log("cpu: (d) the CPU side against one encode")
+    data["ratio"] = guard(
+        lambda: finishing_ratio(
+            ctx.option("ratio_duration_s", 8.0),
+            ctx.option("ratio_width", 1024),
+            ctx.option("ratio_height", 576),
+            ctx.option("ratio_repeats", 2),
+        )
+    )
+    parts.append(ratio_markdown(data["ratio"]))
     return _result(data, parts)
 
 
 def _result(data: dict, parts: list[str], complete: bool = True) -> SectionResult:
     return SectionResult(
         "cpu",
-        "CPU: pipeline overhead, finishing, partitions",
+        "CPU: pipeline overhead, finishing, partitions, the CPU side against one encode",
         data,
         "\n\n".join(parts),
         complete,

@@ -47,7 +47,12 @@ def animate_keyframe(
             [[zoom, 0, width / 2 - zoom * cx], [0, zoom, height / 2 - zoom * cy]],
             dtype=np.float64,
         )
-        frames[index] = cv2.warpAffine(
-            source, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+        cv2.warpAffine(  # straight into the clip: no frame made and copied
+            source,
+            matrix,
+            (width, height),
+            dst=frames[index],
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REFLECT,
         )
     return frames

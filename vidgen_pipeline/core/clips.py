@@ -26,9 +26,13 @@ class SceneClip:
     frames: np.ndarray
     fps: float
     info: dict = field(default_factory=dict)  # backend, model, seconds, ...
-    mp4_path: Path | None = None  # the scene's own mp4, once persisted
-    # A folder already holding these frames as ``%06d.png`` (a scene-cache entry): storage
-    # links to those files instead of encoding the frames again.
+    mp4_path: Path | None = None  # the scene's own mp4, once made
+    # ``mp4_path`` holds exactly ``frames``, losslessly (``core.frame_store``): storage keeps
+    # that file as the frames' store instead of encoding them again.
+    mp4_lossless: bool = False
+    # A folder already holding these frames (a scene-cache entry: ``clip.mp4``, or
+    # ``%06d.png`` in an entry made before the lossless store): storage links to its files
+    # instead of writing the frames again, and never moves them.
     source_dir: Path | None = None
     # The sound the model made with these frames (LTX-2): float32 samples (N, channels) in
     # [-1, 1] at ``audio_rate`` Hz, starting with the first frame; None for a silent model.

@@ -6,6 +6,7 @@ pip wheels cannot write H.264, and its ``mp4v`` is MPEG-4 Part 2, which browsers
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import struct
@@ -37,6 +38,17 @@ X264_PRESETS = (
 MAXRATE_FACTOR = 1.5
 BUFSIZE_FACTOR = 2.0
 _BITRATE = re.compile(r"(\d+(?:\.\d+)?)([kKmM])")
+
+
+class _SampledDecodeNote(logging.Filter):
+    """imageio-ffmpeg warns whenever frames are read at another size than the file's; a
+    decode at ``sample_width`` asks for exactly that."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("The frame size for reading")
+
+
+logging.getLogger("imageio_ffmpeg").addFilter(_SampledDecodeNote())
 
 
 class MediaError(RuntimeError):
@@ -201,16 +213,31 @@ def moov_before_mdat(path: Path) -> bool:
     return b"moov" in order and b"mdat" in order and order.index(b"moov") < order.index(b"mdat")
 
 
-def probe_video(path: Path, on_frame: Callable[[np.ndarray], None] | None = None) -> VideoFacts:
+def probe_video(
+    path: Path,
+    on_frame: Callable[[np.ndarray], None] | None = None,
+    sample_width: int | None = None,
+) -> VideoFacts:
     """Decode the whole file; raise ``MediaError`` when it does not decode. ``on_frame``
-    sees every decoded RGB frame (so a caller measuring them needs no second decode)."""
+    sees every decoded RGB frame (so a caller measuring them needs no second decode).
+
+    ``sample_width``: frames wider than that are handed over at that width, their pixels
+    picked on a regular grid (nearest neighbour, no averaging: as ``quality`` samples a
+    frame), which saves the copying and converting of full-size frames; the whole stream
+    is still decoded, and the facts (size, counts, luma) are the file's."""
     path = Path(path)
     if not path.is_file() or path.stat().st_size == 0:
         raise MediaError(f"{path} is missing or empty")
+    scale = None
+    if sample_width is not None:
+        scale = ["-vf", f"scale=w=min(iw\\,{int(sample_width)}):h=-2:flags=neighbor"]
     try:
-        reader = imageio_ffmpeg.read_frames(str(path))
+        reader = imageio_ffmpeg.read_frames(str(path), output_params=scale)
         meta = next(reader)
         width, height = meta["size"]
+        full_width, full_height = meta.get("source_size") or meta["size"]
+        # The luma figures read every 4th pixel of the full frame, whatever size arrives.
+        step = max(1, round(4 * width / full_width))
         count = 0
         luma_sum = 0.0
         luma_sq = 0.0
@@ -218,7 +245,9 @@ def probe_video(path: Path, on_frame: Callable[[np.ndarray], None] | None = None
             frame = np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
             if on_frame is not None:
                 on_frame(frame)
-            luma = frame[::4, ::4].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+            luma = frame[::step, ::step].astype(np.float32) @ np.array(
+                [0.299, 0.587, 0.114], np.float32
+            )
             luma_sum += float(luma.mean())
             luma_sq += float((luma**2).mean())
             count += 1
@@ -240,8 +269,8 @@ def probe_video(path: Path, on_frame: Callable[[np.ndarray], None] | None = None
     return VideoFacts(
         codec=str(meta.get("codec", "")).split()[0],
         pix_fmt=str(meta.get("pix_fmt", "")).split("(")[0].strip(),
-        width=width,
-        height=height,
+        width=full_width,
+        height=full_height,
         fps=fps,
         frame_count=count,
         duration_s=count / fps if fps else 0.0,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Executor, Future
 
 import numpy as np
 from PIL import Image
@@ -137,22 +138,38 @@ def _rgb(frame: np.ndarray) -> np.ndarray:
 
 class PreviewKeeper:
     """Passes frames through (to the encoder) and keeps a small copy of every n-th one, for
-    the poster and the animated preview, so the finished video is never decoded for them."""
+    the poster and the animated preview, so the finished video is never decoded for them.
 
-    def __init__(self, frames: Iterable[np.ndarray], keep_every: int):
-        self.frames, self.every = frames, keep_every
-        self.kept: list[np.ndarray] = []
+    With a ``worker`` (an executor), the copies are made there while the frames flow on
+    (PIL releases the GIL while it resizes), so the encoder is not kept waiting."""
+
+    def __init__(
+        self, frames: Iterable[np.ndarray], keep_every: int, worker: Executor | None = None
+    ):
+        self.frames, self.every, self.worker = frames, keep_every, worker
+        self._kept: list[np.ndarray | Future] = []
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for index, frame in enumerate(self.frames):
             if index % self.every == 0:
-                small = Image.fromarray(frame).resize(_preview_size(frame))
-                self.kept.append(np.asarray(small))
+                if self.worker is None:
+                    self._kept.append(_small_copy(frame))
+                else:
+                    self._kept.append(self.worker.submit(_small_copy, frame))
             yield frame
+
+    @property
+    def kept(self) -> list[np.ndarray]:
+        """The small copies, in order (waiting for any still being made)."""
+        return [item.result() if isinstance(item, Future) else item for item in self._kept]
 
     def middle(self) -> np.ndarray:
         """The kept frame in the middle of the video."""
         return self.kept[len(self.kept) // 2]
+
+
+def _small_copy(frame: np.ndarray) -> np.ndarray:
+    return np.asarray(Image.fromarray(frame).resize(_preview_size(frame)))
 
 
 def _preview_size(frame: np.ndarray) -> tuple[int, int]:

@@ -7,10 +7,13 @@ weights' revision, the video resource's settings, the scene's optimised prompt, 
 prompt, seed and camera, the frame count, the conditioning image's pixels and the code
 version. Entries live in ``VIDGEN_HOME/cache/scenes`` (safe to delete at any time).
 
-An entry is a folder with the frames as PNG (lossless), the scene's mp4, the sound the model
-made with them (``audio.wav``, only for a model that makes sound) and ``entry.json``;
-it is written in a temp folder and renamed into place, so a killed run leaves either a whole
-entry or none, and two runs making the same scene at once both end with one whole entry.
+An entry is a folder with the frames in one lossless file (``clip.mp4``, see
+``frame_store``: it is also the scene's own video), the sound the model made with them
+(``audio.wav``, only for a model that makes sound) and ``entry.json``; entries made before
+that hold the frames as ``%06d.png`` (and maybe a viewing ``clip.mp4``) and are still read.
+An entry is written in a temp folder and renamed into place, so a killed run leaves either a
+whole entry or none, and two runs making the same scene at once both end with one whole
+entry.
 
 When ``VIDGEN_STORAGE`` is an object store, both caches are shared there too
 (``<storage>/cache/scenes``, ``<storage>/cache/keyframes``; see ``SharedTier``): a scene one
@@ -35,6 +38,12 @@ from PIL import Image
 import vidgen_pipeline
 from vidgen_pipeline.core.clip_audio import read_clip_audio, write_clip_audio
 from vidgen_pipeline.core.clips import SceneClip
+from vidgen_pipeline.core.frame_store import (
+    STORE_FORMAT,
+    STORE_NAME,
+    read_lossless,
+    write_lossless,
+)
 from vidgen_pipeline.core.storage import (
     atomic_write_bytes,
     remove_dead_leftovers,
@@ -127,6 +136,17 @@ def read_png(data: bytes, where: object = "PNG") -> np.ndarray:
 
 def frame_name(index: int) -> str:
     return f"{index:06d}.png"
+
+
+def read_png_frames(folder, count: int) -> np.ndarray:
+    """``count`` frames stored as ``%06d.png`` in ``folder`` (a local or fsspec path): the
+    layout of scene folders and cache entries made before the lossless store."""
+    return np.stack(
+        [
+            read_png((folder / frame_name(i)).read_bytes(), folder / frame_name(i))
+            for i in range(count)
+        ]
+    )
 
 
 _FROM_ENV: Any = object()  # "the shared tier VIDGEN_STORAGE names, if any"
@@ -253,41 +273,43 @@ class SceneCache:
         folder = self.folder(key)
         try:
             entry = json.loads((folder / ENTRY).read_text())
-            frames = np.stack(
-                [
-                    read_png((folder / frame_name(i)).read_bytes(), folder / frame_name(i))
-                    for i in range(entry["frames"])
-                ]
-            )
+            lossless = entry.get("store") == STORE_FORMAT
+            if lossless:
+                frames = read_lossless(folder / STORE_NAME, entry["frames"])
+            else:  # an entry made before the lossless store
+                frames = read_png_frames(folder, entry["frames"])
             audio, rate = read_clip_audio(folder, entry.get("audio"))
         except (OSError, ValueError, KeyError):
             return None  # absent, or damaged by hand: made again
-        mp4 = folder / "clip.mp4"
+        mp4 = folder / STORE_NAME
         return SceneClip(
             entry["scene_number"],
             frames,
             entry["fps"],
             {**entry["info"], "cache": "reused", "cache_key": key[:16]},
             mp4 if mp4.exists() else None,
+            mp4_lossless=lossless,
             source_dir=folder,
             audio=audio,
             audio_rate=rate,
         )
 
     def put(self, key: str, clip: SceneClip) -> SceneClip:
-        """Store ``clip`` (its frames, and its mp4 if made) and return it backed by the entry."""
+        """Store ``clip`` (its frames in one lossless file: its lossless mp4 when it has one,
+        moved in; else written) and return it backed by the entry."""
         final = self.folder(key)
 
         def fill(tmp: Path) -> None:
-            for index, frame in enumerate(clip.frames):
-                write_png(tmp / frame_name(index), frame)
-            if clip.mp4_path is not None:
-                shutil.move(clip.mp4_path, tmp / "clip.mp4")  # the scratch copy is done with
+            if clip.mp4_path is not None and clip.mp4_lossless:
+                shutil.move(clip.mp4_path, tmp / STORE_NAME)  # the scratch copy is done with
+            else:
+                write_lossless(clip.frames, tmp / STORE_NAME, clip.fps)
             info = {k: v for k, v in clip.info.items() if k not in ("cache", "cache_key")}
             entry = {
                 "scene_number": clip.scene_number,
                 "fps": clip.fps,
                 "frames": len(clip.frames),
+                "store": STORE_FORMAT,
                 "info": info,
             }
             audio = write_clip_audio(tmp, clip.audio, clip.audio_rate)
@@ -300,8 +322,7 @@ class SceneCache:
             self.shared.push(key, final)
         clip.info = {**clip.info, "cache": "new", "cache_key": key[:16]}
         clip.source_dir = final
-        mp4 = final / "clip.mp4"
-        clip.mp4_path = mp4 if mp4.exists() else None
+        clip.mp4_path, clip.mp4_lossless = final / STORE_NAME, True
         return clip
 
     def remove_stale_temp(self) -> int:
