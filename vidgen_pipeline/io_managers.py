@@ -331,6 +331,13 @@ class VideoIOManager(StorageIOManager):
             extra["subtitles"] = MetadataValue.path(str(vtt))
         elif vtt.exists():
             vtt.unlink()  # an older run's subtitles would not match this video
+        wav = path.with_suffix(".wav")
+        if obj.audio_path is not None:
+            atomic_move_file(Path(obj.audio_path), wav)
+            obj.audio_path = Path(str(wav)) if is_local(wav) else None
+            extra["sound_track"] = MetadataValue.path(str(wav))
+        elif wav.exists():
+            wav.unlink()  # an older run's mix would not match this video
         sidecar["bytes"] = size  # ties the sidecar to this very file
         atomic_write_bytes(path.with_suffix(".json"), json.dumps(sidecar, indent=2).encode())
         if is_local(path):
@@ -359,4 +366,6 @@ class VideoIOManager(StorageIOManager):
             }
         vtt = path.with_suffix(".vtt")
         subtitles = local_copy(vtt) if vtt.exists() else None
-        return FinalVideo(path=video, subtitles_path=subtitles, **sidecar)
+        wav = path.with_suffix(".wav")
+        audio = local_copy(wav) if wav.exists() else None
+        return FinalVideo(path=video, subtitles_path=subtitles, audio_path=audio, **sidecar)

@@ -52,7 +52,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="gpu --tiny: trace the compiled recipes with Dynamo (eager backend) on the CPU",
     )
-    parser.add_argument("--prompts", type=int, default=None, help="cpu: prompts to register; scheduling: prompts to backfill (100)")
+    parser.add_argument(
+        "--prompts",
+        type=int,
+        default=None,
+        help="cpu: prompts to register; scheduling: prompts to backfill (100)",
+    )
     parser.add_argument("--runs", type=int, default=None, help="cpu: pipeline runs")
     parser.add_argument(
         "--copy-from",

@@ -98,7 +98,7 @@ def check_image(path: str, roots: Sequence[Path] | None = None) -> Path:
     (the CLI reads what its user names).
     """
     resolved = Path(path).expanduser().resolve()
-    if roots is not None and not any(_inside(resolved, Path(r)) for r in roots):
+    if not under_roots(resolved, roots):
         allowed = ", ".join(str(Path(r)) for r in roots) or "none configured"
         raise ModelChoiceError(
             f"image {path}: only files under the allowed folders are read ({allowed}); put it in "
@@ -124,6 +124,11 @@ def check_image(path: str, roots: Sequence[Path] | None = None) -> Path:
             f"image {path}: {shown} is over the limit of {MAX_MEGAPIXELS} megapixels"
         )
     return resolved
+
+
+def under_roots(resolved: Path, roots: Sequence[Path] | None) -> bool:
+    """Whether ``resolved`` lies under one of ``roots`` (links resolved); None: anywhere."""
+    return roots is None or any(_inside(resolved, Path(r)) for r in roots)
 
 
 def _inside(path: Path, root: Path) -> bool:
