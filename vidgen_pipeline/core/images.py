@@ -60,13 +60,19 @@ def with_stored_image(
     """``request`` with its image (a path) stored and replaced by the reference; as it is
     when it has none or holds a reference already. ``relative_to``: the folder a relative
     path is read from (a dataset's own, VIDGEN_HOME/inputs for the Launchpad)."""
-    image = request.settings.image
-    if not image or is_reference(image):
+    return with_stored_input(request, "image", store_image, is_reference, roots, relative_to)
+
+
+def with_stored_input(request, name: str, store, is_stored, roots, relative_to):
+    """``request`` with its file setting ``name`` (a path) stored by ``store(path, roots)``
+    and replaced by the reference; as it is when unset or already ``is_stored``."""
+    value = getattr(request.settings, name)
+    if not value or is_stored(value):
         return request
-    path = Path(image).expanduser()
+    path = Path(value).expanduser()
     if relative_to is not None and not path.is_absolute():
         path = Path(relative_to) / path
-    settings = request.settings.model_copy(update={"image": store_image(path, roots)})
+    settings = request.settings.model_copy(update={name: store(path, roots)})
     return request.model_copy(update={"settings": settings})
 
 

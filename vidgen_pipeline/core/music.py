@@ -18,7 +18,7 @@ import numpy as np
 from upath import UPath
 
 from vidgen_pipeline.core.audio import MIX_RATE, AudioError, decode_audio, gain_to, run_ffmpeg
-from vidgen_pipeline.core.images import INPUTS, under_roots
+from vidgen_pipeline.core.images import INPUTS, under_roots, with_stored_input
 from vidgen_pipeline.core.models import ModelChoiceError
 from vidgen_pipeline.core.storage import atomic_write_bytes, default_storage_path, local_copy
 
@@ -68,14 +68,7 @@ def store_music(path: str | Path, roots: Sequence[Path] | None = None, base: str
 
 def with_stored_music(request, roots: Sequence[Path] | None = None, relative_to=None):
     """``request`` with its music (a path) stored and replaced by the reference."""
-    music = request.settings.music
-    if not music or is_music_reference(music):
-        return request
-    path = Path(music).expanduser()
-    if relative_to is not None and not path.is_absolute():
-        path = Path(relative_to) / path
-    settings = request.settings.model_copy(update={"music": store_music(path, roots)})
-    return request.model_copy(update={"settings": settings})
+    return with_stored_input(request, "music", store_music, is_music_reference, roots, relative_to)
 
 
 def is_music_reference(value: str) -> bool:
