@@ -53,9 +53,12 @@ def band_level(samples: np.ndarray, rate: int, start: float, end: float, hz: flo
     return 20 * np.log10(band.max() + 1e-9)
 
 
-def rms_db(samples: np.ndarray, rate: int, start: float, end: float) -> float:
-    window = samples[round(start * rate) : round(end * rate)]
-    return 20 * np.log10(np.sqrt(np.mean(window**2)) + 1e-9)
+def speech_band_db(samples: np.ndarray, rate: int, start: float, end: float) -> float:
+    """The mean power (dB) between 200 Hz and 4 kHz (the voice, not the 55 Hz bed)."""
+    window = samples[round(start * rate) : round(end * rate)].mean(axis=1)
+    power = np.abs(np.fft.rfft(window * np.hanning(len(window)))) ** 2 / len(window)
+    freqs = np.fft.rfftfreq(len(window), 1 / rate)
+    return 10 * np.log10(power[(freqs > 200) & (freqs < 4000)].mean() + 1e-12)
 
 
 def test_narration_over_a_ducked_music_bed_is_one_aac_track(instance, vidgen_home):
@@ -94,12 +97,13 @@ def test_narration_over_a_ducked_music_bed_is_one_aac_track(instance, vidgen_hom
     assert 0 < spoken[0] < spoken[1] <= scene_1 and spoken[2] == board.scenes[0].narration
     mix, rate = read_wav(mp4.with_suffix(".wav"))
     assert len(mix) == round(picture.duration_s * rate)
-    gap = (scene_1 + 0.6, picture.duration_s - 0.5)  # past the compressor's release
-    assert rms_db(mix, rate, *spoken[:2]) > rms_db(mix, rate, *gap) + 6
+    # scene 2: past the compressor's release, before the bed's fade-out (a tenth of the video)
+    gap = (scene_1 + 0.6, picture.duration_s * 0.9 - 0.05)
+    assert speech_band_db(mix, rate, *spoken[:2]) > speech_band_db(mix, rate, *gap) + 20
     # 3. the bed is ducked under the speech
     middle = (spoken[0] + spoken[1]) / 2
     under = band_level(mix, rate, middle - 0.25, middle + 0.25, 55)
-    alone = band_level(mix, rate, gap[1] - 0.5, gap[1], 55)
+    alone = band_level(mix, rate, gap[1] - 0.5, gap[1], 55)  # the bed alone, at full level
     assert under < alone - 6
     assert video["sound"]["levels"]["duck_db"] < -6
     assert video["sound"]["voice"].startswith("espeak") and video["sound"]["music"] == music
@@ -225,3 +229,52 @@ def test_narration_without_any_voice_says_how_to_get_one(tmp_path):
     assert done.returncode != 0
     line = done.stderr.strip().splitlines()[-1]
     assert "install espeak-ng" in line and "--voice-model" in line
+
+
+def test_scenes_follow_the_speech_within_the_600_s_limit():
+    from vidgen_pipeline.core.narration import speech_fitted, timed_to_speech
+    from vidgen_pipeline.core.storyboard import MAX_DURATION_S, write_storyboard
+
+    board = write_storyboard("A fox runs. A lake freezes.", 4.0, narrate=True)
+    timed = timed_to_speech(board, [3.0, 0.0])  # a long line, and a silent scene
+    assert [s.duration_s for s in timed.scenes] == [3.6, board.scenes[1].duration_s]
+    assert timed.target_duration_s == round(3.6 + board.scenes[1].duration_s, 3)
+    assert "scene 1 lengthened" in timed.notes[-1]
+    capped = timed_to_speech(board, [500.0, 400.0])  # a narration far too long
+    assert sum(s.duration_s for s in capped.scenes) == pytest.approx(MAX_DURATION_S)
+    assert capped.target_duration_s == MAX_DURATION_S and "600 s limit" in capped.notes[-1]
+    factor, note = speech_fitted(500.0, capped.scenes[0].duration_s)
+    assert factor > 1 and "sped up" in note
+    assert timed_to_speech(board, [0.1, 0.1]) is board  # lines that fit change nothing
+
+
+def test_the_llm_is_asked_for_narration_and_its_missing_lines_are_filled():
+    from vidgen_pipeline.core.script_llm import (
+        parse_storyboard,
+        storyboard_messages,
+        with_narration,
+    )
+
+    system = storyboard_messages("一只狐狸。", "zh", 4.0, 2, narrate=True)[0]["content"]
+    assert "narration" in system and "中文" in system
+    assert "narration" not in storyboard_messages("A fox.", "en", 4.0, 2)[0]["content"]
+    reply = (
+        '{"title": "Fox", "scenes": [{"scene_number": 1, "description": "A fox in snow.", '
+        '"duration_s": 2, "narration": "The fox waits."}, {"scene_number": 2, "description": '
+        '"A frozen lake.", "duration_s": 2}]}'
+    )
+    board = parse_storyboard(reply, "en", 4.0, 2, writer="llm:test")
+    lines = [s.narration for s in with_narration(board, True).scenes]
+    assert lines == ["The fox waits.", "A frozen lake."]
+    assert [s.narration for s in with_narration(board, False).scenes] == [None, None]
+
+
+def test_burned_subtitles_draw_the_line_only_while_it_is_spoken():
+    from vidgen_pipeline.core.subtitles import burned
+
+    frames = [np.zeros((72, 128, 3), np.uint8) for _ in range(16)]  # 2 s at 8 fps
+    out = list(burned(frames, [(0.5, 1.0, "狐狸在雪地里")], 8.0))
+    lit = [int((frame[36:] > 128).sum()) for frame in out]
+    assert all(lit[i] > 20 for i in range(4, 8))  # white glyphs in the lower half
+    assert all(lit[i] == 0 for i in (*range(4), *range(8, 16)))
+    assert not out[5][:24].any()  # nothing drawn at the top

@@ -28,6 +28,7 @@ _REFERENCE = re.compile(rf"^{INPUTS}/[0-9a-f]{{64}}\.({'|'.join(EXTENSIONS)})$")
 MUSIC_LUFS = -26.0  # a bed ~10 LU under speech at -16: the words stay intelligible
 FADE_IN_S = 1.0
 FADE_OUT_S = 2.0
+FADE_SHARE = 0.1  # each fade at most a tenth of the video
 
 
 def check_music(path: str | Path, roots: Sequence[Path] | None = None) -> Path:
@@ -90,12 +91,12 @@ def stored_music(reference: str, base: str = "") -> Path:
 
 
 def music_bed(path: Path, seconds: float, rate: int = MIX_RATE) -> np.ndarray:
-    """The music looped or cut to ``seconds``, at ``MUSIC_LUFS``, faded in and out: stereo
-    float32 at ``rate``."""
+    """The music looped or cut to ``seconds``, at ``MUSIC_LUFS``, faded in and out (each fade
+    at most a tenth of the video): stereo float32 at ``rate``."""
     bed = gain_to(decode_audio(path, rate, 2, seconds), MUSIC_LUFS, rate)
     count = len(bed)
-    fade_in = min(count // 2, round(FADE_IN_S * rate))
-    fade_out = min(count // 2, round(FADE_OUT_S * rate))
+    fade_in = round(min(FADE_IN_S, FADE_SHARE * seconds) * rate)
+    fade_out = round(min(FADE_OUT_S, FADE_SHARE * seconds) * rate)
     ramp = np.ones(count, np.float32)
     ramp[:fade_in] = np.linspace(0.0, 1.0, fade_in, endpoint=False)
     if fade_out:
