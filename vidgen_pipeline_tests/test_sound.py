@@ -125,11 +125,17 @@ def test_chinese_narration_speaks_with_espeak_cmn(vidgen_home):
     assert abs(sum(s.duration_s for s in timed.scenes) - timed.target_duration_s) < 1e-6
 
 
-def test_a_tiny_vits_voice_loads_through_the_narrator(tmp_path, vidgen_home, one_thread):
-    from vidgen_pipeline.resources.narrator import Narrator
+@pytest.fixture(scope="module")
+def tiny_vits(tmp_path_factory) -> Path:
     from vidgen_pipeline.testing.tiny_vits import save_tiny_vits
 
-    folder = save_tiny_vits(tmp_path / "mms-tts-tiny")
+    return save_tiny_vits(tmp_path_factory.mktemp("voices") / "mms-tts-tiny")
+
+
+def test_a_tiny_vits_voice_loads_through_the_narrator(tiny_vits, vidgen_home, one_thread):
+    from vidgen_pipeline.resources.narrator import Narrator
+
+    folder = tiny_vits
     narrator = Narrator(voice_model=str(folder))
     voice = narrator.voice(None, "en")
     assert voice.kind == "model" and voice.identity.startswith("vits:")
@@ -278,3 +284,63 @@ def test_burned_subtitles_draw_the_line_only_while_it_is_spoken():
     assert all(lit[i] > 20 for i in range(4, 8))  # white glyphs in the lower half
     assert all(lit[i] == 0 for i in (*range(4), *range(8, 16)))
     assert not out[5][:24].any()  # nothing drawn at the top
+
+
+def test_the_launchpad_reads_music_only_from_the_inputs_folder(instance, vidgen_home, tmp_path):
+    from vidgen_pipeline.core.music import is_music_reference
+    from vidgen_pipeline.definitions import defs
+    from vidgen_pipeline.resources import PromptStoreResource
+
+    def add(music: str):
+        config = {"prompt": "A red door.", "music": music, "narration": True}
+        return defs.resolve_job_def("add_prompt_job").execute_in_process(
+            instance=instance,
+            run_config={"ops": {"add_prompt": {"config": config}}},
+            raise_on_error=False,
+        )
+
+    refused = add(str(tone(tmp_path / "private.wav", 220, 1.0)))
+    assert not refused.success
+    (failure,) = [e for e in refused.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "only files under the allowed folders" in failure.event_specific_data.error.message
+    tone(vidgen_home / "inputs" / "bed.ogg", 220, 1.0)
+    added = add("bed.ogg")  # relative to VIDGEN_HOME/inputs
+    assert added.success
+    stored = PromptStoreResource().store().get(added.output_for_node("add_prompt"))
+    assert is_music_reference(stored.settings.music) and stored.settings.narration is True
+
+
+def test_a_tiny_vits_narration_is_spoken_in_its_scene(tiny_vits, tmp_path, vidgen_home, one_thread):
+    """The voice model a prompt names speaks its lines into the final track, scene by scene."""
+    from vidgen_pipeline.assets.final_video import finish_video
+    from vidgen_pipeline.assets.sound_track import narrated
+    from vidgen_pipeline.core.audio import read_wav
+    from vidgen_pipeline.core.clips import SceneClip
+    from vidgen_pipeline.core.finishing.plan import plan_finishing
+    from vidgen_pipeline.core.prompts import optimize_prompts
+    from vidgen_pipeline.core.requests import GenerationSettings
+    from vidgen_pipeline.core.sound import SoundPlan, probe_audio
+    from vidgen_pipeline.core.storyboard import write_storyboard
+    from vidgen_pipeline.resources.narrator import Narrator
+
+    settings = GenerationSettings(narration=True, voice_model=str(tiny_vits))
+    board = write_storyboard("A bell rings over the square.", 3.0, 2, narrate=True)
+    board, voice = narrated(board, settings, Narrator(), print)
+    assert voice.kind == "model" and [bool(s.narration) for s in board.scenes] == [True, False]
+    prompts = optimize_prompts(board)
+    prompts.finishing = plan_finishing([s.duration_s for s in board.scenes], 8.0, False)
+    prompts.finishing.sound = SoundPlan(narration=True, voice_model=str(tiny_vits))
+    rng = np.random.default_rng(0)
+    clips = [
+        SceneClip(s.scene_number, rng.integers(0, 255, (8, 64, 96, 3), np.uint8), 8.0)
+        for s in board.scenes
+    ]
+    video, facts, _, meta = finish_video(board, prompts, clips, tmp_path, print)
+    assert probe_audio(video.path).codecs == ["aac"]
+    assert meta["sound"].value["voice_model"] == str(tiny_vits)
+    mix, rate = read_wav(video.audio_path)
+    first = board.scenes[0].duration_s
+    assert (
+        speech_band_db(mix, rate, 0.2, first - 0.4)
+        > speech_band_db(mix, rate, first + 0.1, facts.duration_s) + 20
+    )
