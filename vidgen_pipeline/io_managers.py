@@ -33,6 +33,7 @@ from PIL import Image
 from pydantic import BaseModel
 from upath import UPath
 
+from vidgen_pipeline.core.audio import wav_bytes, wav_samples
 from vidgen_pipeline.core.clips import FinalVideo, Keyframe, SceneClip
 from vidgen_pipeline.core.media import probe_video
 from vidgen_pipeline.core.prompts import OptimizedPrompts
@@ -207,6 +208,9 @@ class FramesIOManager(StorageIOManager):
                         atomic_move_file(Path(item.mp4_path), mp4)
                     item.mp4_path = Path(str(mp4)) if is_local(mp4) else None
                     entry["mp4"] = "clip.mp4"
+                if item.audio is not None:  # the sound the model made with the frames
+                    (scene_dir / "audio.wav").write_bytes(wav_bytes(item.audio, item.audio_rate))
+                    entry["audio"] = "audio.wav"
                 entries.append(entry)
                 frame_total += len(item.frames)
         folder.mkdir(parents=True, exist_ok=True)  # a text-to-video model's keyframes: none
@@ -233,6 +237,9 @@ class FramesIOManager(StorageIOManager):
                     [self._read_png(scene_dir / f"{i:06d}.png") for i in range(entry["frames"])]
                 )
                 mp4 = scene_dir / entry["mp4"] if "mp4" in entry else None
+                audio, rate = None, None
+                if "audio" in entry:
+                    audio, rate = wav_samples((scene_dir / entry["audio"]).read_bytes())
                 items.append(
                     SceneClip(
                         entry["scene_number"],
@@ -240,6 +247,8 @@ class FramesIOManager(StorageIOManager):
                         entry["fps"],
                         entry["info"],
                         Path(str(mp4)) if mp4 is not None and is_local(mp4) else None,
+                        audio=audio,
+                        audio_rate=rate,
                     )
                 )
         return items

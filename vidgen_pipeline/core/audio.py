@@ -3,6 +3,7 @@ WAV files. Samples are float32 ``(N, channels)`` in [-1, 1] throughout."""
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import subprocess
@@ -125,19 +126,36 @@ def gain_to(samples: np.ndarray, target_lufs: float, rate: int = MIX_RATE) -> np
     return (samples * gain).astype(np.float32)
 
 
+def wav_bytes(samples: np.ndarray, rate: int = MIX_RATE) -> bytes:
+    """``samples`` as a 16-bit PCM WAV file's bytes."""
+    audio = two_d(samples)
+    pcm = (np.clip(audio, -1.0, 1.0) * 32767).round().astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(audio.shape[1])
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(pcm.tobytes())
+    return buffer.getvalue()
+
+
+def wav_samples(data: bytes, where: object = "WAV") -> tuple[np.ndarray, int]:
+    """A 16-bit PCM WAV file's bytes as float32 ``(N, channels)`` and its rate."""
+    with wave.open(io.BytesIO(data), "rb") as source:
+        channels, rate = source.getnchannels(), source.getframerate()
+        if source.getsampwidth() != 2:
+            raise AudioError(f"{where}: only 16-bit PCM WAV is read here")
+        raw = source.readframes(source.getnframes())
+    return np.frombuffer(raw, "<i2").reshape(-1, channels).astype(np.float32) / 32768, rate
+
+
 def write_wav(path: Path, samples: np.ndarray, rate: int = MIX_RATE) -> Path:
     """``samples`` as 16-bit PCM WAV at ``path``, atomically (temp file, then rename)."""
     path = Path(path)
-    audio = two_d(samples)
-    pcm = (np.clip(audio, -1.0, 1.0) * 32767).round().astype("<i2")
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
     try:
-        with wave.open(tmp, "wb") as out:
-            out.setnchannels(audio.shape[1])
-            out.setsampwidth(2)
-            out.setframerate(rate)
-            out.writeframes(pcm.tobytes())
+        with os.fdopen(handle, "wb") as out:
+            out.write(wav_bytes(samples, rate))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -146,10 +164,5 @@ def write_wav(path: Path, samples: np.ndarray, rate: int = MIX_RATE) -> Path:
 
 
 def read_wav(path: Path) -> tuple[np.ndarray, int]:
-    """A 16-bit PCM WAV as float32 ``(N, channels)`` and its rate."""
-    with wave.open(str(path), "rb") as source:
-        channels, rate = source.getnchannels(), source.getframerate()
-        if source.getsampwidth() != 2:
-            raise AudioError(f"{path}: only 16-bit PCM WAV is read here")
-        raw = source.readframes(source.getnframes())
-    return np.frombuffer(raw, "<i2").reshape(-1, channels).astype(np.float32) / 32768, rate
+    """A 16-bit PCM WAV file as float32 ``(N, channels)`` and its rate."""
+    return wav_samples(Path(path).read_bytes(), path)

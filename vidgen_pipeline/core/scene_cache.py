@@ -32,6 +32,7 @@ import numpy as np
 from PIL import Image
 
 import vidgen_pipeline
+from vidgen_pipeline.core.audio import read_wav, write_wav
 from vidgen_pipeline.core.clips import SceneClip
 from vidgen_pipeline.core.storage import (
     atomic_write_bytes,
@@ -259,7 +260,8 @@ class SceneCache:
             )
         except (OSError, ValueError, KeyError):
             return None  # absent, or damaged by hand: made again
-        mp4 = folder / "clip.mp4"
+        mp4, wav = folder / "clip.mp4", folder / "audio.wav"
+        audio, rate = read_wav(wav) if wav.exists() else (None, None)
         return SceneClip(
             entry["scene_number"],
             frames,
@@ -267,6 +269,8 @@ class SceneCache:
             {**entry["info"], "cache": "reused", "cache_key": key[:16]},
             mp4 if mp4.exists() else None,
             source_dir=folder,
+            audio=audio,
+            audio_rate=rate,
         )
 
     def put(self, key: str, clip: SceneClip) -> SceneClip:
@@ -278,6 +282,8 @@ class SceneCache:
                 write_png(tmp / frame_name(index), frame)
             if clip.mp4_path is not None:
                 shutil.move(clip.mp4_path, tmp / "clip.mp4")  # the scratch copy is done with
+            if clip.audio is not None:  # the sound the model made with the frames
+                write_wav(tmp / "audio.wav", clip.audio, clip.audio_rate)
             info = {k: v for k, v in clip.info.items() if k not in ("cache", "cache_key")}
             entry = {
                 "scene_number": clip.scene_number,
