@@ -31,6 +31,7 @@ from vidgen_pipeline.core.audio import (
     run_ffmpeg,
     write_wav,
 )
+from vidgen_pipeline.core.music import music_bed
 from vidgen_pipeline.core.narration import LEAD_S, speech_fitted, speech_room
 
 SPEECH_LUFS = -16.0
@@ -89,8 +90,6 @@ def mix_track(
     levels: dict = {"speech_lufs": _rounded(loudness_lufs(speech))}
     bed = np.zeros((count, 2), np.float32)
     if music is not None:
-        from vidgen_pipeline.core.music import music_bed
-
         bed = music_bed(music, total_s)
         levels["music_lufs"] = _rounded(loudness_lufs(bed))
         if spoken:
