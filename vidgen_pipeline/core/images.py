@@ -83,18 +83,24 @@ def is_reference(value: str) -> bool:
 def stored_image(reference: str, base: str = "") -> Image.Image:
     """The stored image of a request (RGB, upright); one line when it is not a reference
     into ``inputs/`` or is gone."""
-    if not is_reference(reference):
-        raise ModelChoiceError(
-            f"image {reference!r} is not a registered input (inputs/<sha256>.<ext>); "
-            "images reach a run through vidgen generate --image, the Launchpad or a dataset"
-        )
-    path = UPath(base or default_storage_path()) / reference
+    path = stored_input_path(reference, is_reference, "image", base)
     try:
         data = path.read_bytes()
     except (OSError, FileNotFoundError):
         raise ModelChoiceError(f"image {reference}: gone from {path.parent}") from None
     with Image.open(BytesIO(data)) as image:
         return ImageOps.exif_transpose(image).convert("RGB")
+
+
+def stored_input_path(reference: str, is_stored, what: str, base: str = "") -> UPath:
+    """Where the stored input ``reference`` lies in the storage; one line when it is not a
+    reference (``is_stored``) into ``inputs/``. ``what``: ``image``, ``music`` (its option)."""
+    if not is_stored(reference):
+        raise ModelChoiceError(
+            f"{what} {reference!r} is not a registered input (inputs/<sha256>.<ext>); it "
+            f"reaches a run through vidgen generate --{what}, the Launchpad or a dataset"
+        )
+    return UPath(base or default_storage_path()) / reference
 
 
 def check_image(path: str, roots: Sequence[Path] | None = None) -> Path:

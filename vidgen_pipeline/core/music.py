@@ -18,7 +18,12 @@ import numpy as np
 from upath import UPath
 
 from vidgen_pipeline.core.audio import MIX_RATE, AudioError, decode_audio, gain_to, run_ffmpeg
-from vidgen_pipeline.core.images import INPUTS, under_roots, with_stored_input
+from vidgen_pipeline.core.images import (
+    INPUTS,
+    stored_input_path,
+    under_roots,
+    with_stored_input,
+)
 from vidgen_pipeline.core.models import ModelChoiceError
 from vidgen_pipeline.core.storage import atomic_write_bytes, default_storage_path, local_copy
 
@@ -79,12 +84,7 @@ def is_music_reference(value: str) -> bool:
 def stored_music(reference: str, base: str = "") -> Path:
     """A local path to the stored music of a request; one line when it is not a reference
     into ``inputs/`` or is gone."""
-    if not is_music_reference(reference):
-        raise ModelChoiceError(
-            f"music {reference!r} is not a registered input (inputs/<sha256>.<ext>); music "
-            "reaches a run through vidgen generate --music, the Launchpad or a dataset"
-        )
-    path = UPath(base or default_storage_path()) / reference
+    path = stored_input_path(reference, is_music_reference, "music", base)
     if not path.exists():
         raise ModelChoiceError(f"music {reference}: gone from {path.parent}")
     return local_copy(path)
