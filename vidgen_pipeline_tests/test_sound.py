@@ -150,19 +150,23 @@ def test_a_tiny_vits_voice_loads_through_the_narrator(tiny_vits, vidgen_home, on
 
 def test_a_scene_clips_own_audio_reaches_the_track(tmp_path, vidgen_home):
     """A model's sound (here a 880 Hz sine on scene 1, as LTX-2 would return it at 24 kHz) is
-    resampled, placed at its scene and fitted to its length in the AAC track."""
+    resampled, placed at its scene and fitted to its length in the AAC track, over a music
+    bed (no narration: nothing ducks it)."""
     from vidgen_pipeline.assets.final_video import finish_video
     from vidgen_pipeline.assets.quality_checks import audio_track_verdict
     from vidgen_pipeline.core.audio import read_wav
     from vidgen_pipeline.core.clips import SceneClip
     from vidgen_pipeline.core.finishing.plan import plan_finishing
+    from vidgen_pipeline.core.music import store_music
     from vidgen_pipeline.core.prompts import optimize_prompts
-    from vidgen_pipeline.core.sound import probe_audio
+    from vidgen_pipeline.core.sound import SoundPlan, probe_audio
     from vidgen_pipeline.core.storyboard import write_storyboard
 
     board = write_storyboard("A bell rings. The square is quiet.", 2.0)
     prompts = optimize_prompts(board)
     prompts.finishing = plan_finishing([s.duration_s for s in board.scenes], 8.0, False)
+    music = store_music(tone(tmp_path / "bed.flac", 220, 0.5))  # looped to the video's length
+    prompts.finishing.sound = SoundPlan(music=music)
     rng = np.random.default_rng(0)
     clips = []
     for scene in board.scenes:
@@ -174,13 +178,18 @@ def test_a_scene_clips_own_audio_reaches_the_track(tmp_path, vidgen_home):
     video, facts, _, meta = finish_video(board, prompts, clips, tmp_path, print)
     assert probe_audio(video.path).codecs == ["aac"]
     assert audio_track_verdict(video.path, facts.duration_s, video.fps, True).passed
-    assert meta["sound"].value["model_audio"] == {"1": True, "2": False}
+    sound = meta["sound"].value
+    assert sound["model_audio"] == {"1": True, "2": False} and sound["music"] == music
+    assert "duck_db" not in sound["levels"] and sound["levels"]["music_lufs"] < -20
     mix, rate = read_wav(video.audio_path)
     first = board.scenes[0].duration_s
     assert (
         band_level(mix, rate, 0.2, first - 0.2, 880)
         > band_level(mix, rate, first + 0.2, facts.duration_s - 0.1, 880) + 30
     )
+    # the bed plays in both scenes (looped: the file is a quarter of the video)
+    for window in ((0.3, first - 0.2), (first + 0.2, facts.duration_s - 0.3)):
+        assert band_level(mix, rate, *window, 220) > 20
 
 
 def test_music_that_is_not_audio_is_one_line(tmp_path, vidgen_home):
