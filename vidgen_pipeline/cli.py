@@ -15,7 +15,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Literal, get_args, get_origin
 
-from vidgen_pipeline.core.requests import Flag, GenerationSettings, settings_fields, value_type
+from vidgen_pipeline.core.requests import GenerationSettings, settings_fields, value_type
+from vidgen_pipeline.core.setting_kinds import Flag
 from vidgen_pipeline.run_progress import RunProgress, say
 
 EXIT_USAGE = 2
@@ -215,6 +216,8 @@ def validate_request(request, resources: dict):
         board = write_storyboard(request.text, settings.duration_s, settings.scenes)
         durations = [scene.duration_s for scene in board.scenes]
         resources["finishing"].plan(settings, durations, plan.fps, plan.backend != "animatic")
+        if settings.narration:  # a voice there is, and a model folder that can be used
+            resources["narrator"].voice(settings.voice_model, board.language)
         return plan
     except (ModelChoiceError, FinishingError) as exc:
         raise UserError(str(exc)) from None
@@ -229,10 +232,12 @@ def generate(args: argparse.Namespace) -> int:
     home = prepare_home()  # a bad database URL or object store: one line, before any work
     from vidgen_pipeline.core.images import with_stored_image
     from vidgen_pipeline.core.models import ModelChoiceError
+    from vidgen_pipeline.core.music import with_stored_music
     from vidgen_pipeline.definitions import defs
 
     try:
         request = with_stored_image(request)  # the CLI reads the file its user names
+        request = with_stored_music(request)
     except ModelChoiceError as exc:
         raise UserError(str(exc)) from None
     plan = validate_request(request, defs.resources)

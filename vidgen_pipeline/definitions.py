@@ -8,6 +8,7 @@ from vidgen_pipeline.jobs import add_prompt_job, generate_video_job
 from vidgen_pipeline.resources import (
     Finishing,
     KeyframeGenerator,
+    Narrator,
     PromptStoreResource,
     ScriptWriter,
     VideoGenerator,
@@ -23,6 +24,7 @@ def make_resources(**overrides) -> dict:
         "keyframe_generator": KeyframeGenerator(),
         "video_generator": VideoGenerator(),
         "finishing": Finishing(),
+        "narrator": Narrator(),
         "json_io_manager": JsonIOManager(),
         "frames_io_manager": FramesIOManager(),
         "video_io_manager": VideoIOManager(),

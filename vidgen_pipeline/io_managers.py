@@ -378,13 +378,19 @@ class VideoIOManager(StorageIOManager):
         extra = {}
         size = Path(obj.path).stat().st_size
         atomic_move_file(Path(obj.path), path)
-        vtt = path.with_suffix(".vtt")
-        if obj.subtitles_path is not None:
-            atomic_move_file(Path(obj.subtitles_path), vtt)
-            obj.subtitles_path = Path(str(vtt)) if is_local(vtt) else None
-            extra["subtitles"] = MetadataValue.path(str(vtt))
-        elif vtt.exists():
-            vtt.unlink()  # an older run's subtitles would not match this video
+        # The subtitles and the sound track's mix lie beside the mp4; an older run's that
+        # this video lacks would not match it, so they go.
+        for attribute, suffix, label in (
+            ("subtitles_path", ".vtt", "subtitles"),
+            ("audio_path", ".wav", "sound_track"),
+        ):
+            beside = path.with_suffix(suffix)
+            if getattr(obj, attribute) is not None:
+                atomic_move_file(Path(getattr(obj, attribute)), beside)
+                setattr(obj, attribute, Path(str(beside)) if is_local(beside) else None)
+                extra[label] = MetadataValue.path(str(beside))
+            elif beside.exists():
+                beside.unlink()
         sidecar["bytes"] = size  # ties the sidecar to this very file
         atomic_write_bytes(path.with_suffix(".json"), json.dumps(sidecar, indent=2).encode())
         if is_local(path):
@@ -413,4 +419,6 @@ class VideoIOManager(StorageIOManager):
             }
         vtt = path.with_suffix(".vtt")
         subtitles = local_copy(vtt) if vtt.exists() else None
-        return FinalVideo(path=video, subtitles_path=subtitles, **sidecar)
+        wav = path.with_suffix(".wav")
+        audio = local_copy(wav) if wav.exists() else None
+        return FinalVideo(path=video, subtitles_path=subtitles, audio_path=audio, **sidecar)

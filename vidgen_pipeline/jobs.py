@@ -17,6 +17,7 @@ from pydantic import Field, create_model
 
 from vidgen_pipeline.core.images import drop_folder, with_stored_image
 from vidgen_pipeline.core.models import ModelChoiceError
+from vidgen_pipeline.core.music import with_stored_music
 from vidgen_pipeline.core.requests import (
     GenerationSettings,
     PromptRequest,
@@ -90,10 +91,12 @@ def add_prompt(
 ) -> str:
     """Register the prompt as a partition of `prompts`; the `generate_added_prompts` sensor
     then launches `generate_video` for it. An image is read only from VIDGEN_HOME/inputs
-    (relative paths start there) or a folder in `video_generator.image_dirs`."""
+    (relative paths start there) or a folder in `video_generator.image_dirs`; music only
+    from VIDGEN_HOME/inputs."""
     roots = [drop_folder(), *(Path(d) for d in video_generator.image_dirs)]
     try:
         request = with_stored_image(config.to_request(), roots, relative_to=drop_folder())
+        request = with_stored_music(request, [drop_folder()], relative_to=drop_folder())
     except ModelChoiceError as exc:
         raise Failure(str(exc), allow_retries=False) from None
     key, is_new = register_prompt(request, prompt_store, context.instance)

@@ -31,7 +31,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vidgen_pipeline.core.media import read_frames
+from vidgen_pipeline.core.audio import ffmpeg_exe
+from vidgen_pipeline.core.media import probe_video, read_frames
 from vidgen_pipeline_tests.conftest import VIDGEN, cli_env, free_port, graphql
 
 # conftest's `dagster dev` (port, home), shared with test_webserver (on one xdist worker):
@@ -203,9 +204,19 @@ def browser(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def made(webserver) -> Path:
-    """One prompt materialized by the CLI into the instance the UI serves; its mp4."""
+    """One prompt materialized by the CLI into the instance the UI serves, narrated (by
+    espeak-ng) over a music bed: its mp4, with one AAC track."""
     _, home = webserver
+    music = home / "bed.wav"
+    subprocess.run(
+        [ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i", "sine=frequency=220:duration=2"]
+        + ["-ac", "2", str(music)],
+        check=True,
+    )
     args = ["--duration", DURATION_S, "--width", WIDTH, "--height", HEIGHT, "--fps", FPS]
+    if shutil.which("espeak-ng"):
+        args += ["--narration"]
+    args += ["--music", music]
     done = subprocess.run(
         [*VIDGEN, "generate", PROMPT, *map(str, args)],
         env=cli_env(home),
@@ -375,6 +386,7 @@ reached4().then(() => {
   v.requestVideoFrameCallback(onFrame);
   v.addEventListener('ended', () => {
     report.endedAt = v.currentTime;
+    report.audioBytes = v.webkitAudioDecodedByteCount;
     window.report = report;
     document.getElementById('out').textContent = JSON.stringify(report);
     document.title = 'readyState=' + report.readyState + ' duration=' + report.duration;
@@ -405,8 +417,11 @@ def test_the_final_mp4_plays_in_chromium(browser, made, tmp_path):
     print(f"chromium: {report}, {len(shown)} frames drawn")
     assert "error" not in report, f"chromium cannot play the mp4: {report['error']}"
     assert report["readyState"] == 4 and report["canPlay"] == "probably"
-    assert abs(report["duration"] - DURATION_S) <= 1 / FPS + 1e-6
-    assert abs(report["endedAt"] - DURATION_S) <= 1 / FPS + 1e-6
+    length = probe_video(video).duration_s  # the narration may have lengthened it
+    assert length >= DURATION_S
+    assert abs(report["duration"] - length) <= 1 / FPS + 1e-6
+    assert abs(report["endedAt"] - length) <= 1 / FPS + 1e-6
+    assert report["audioBytes"] > 0  # chromium decoded the AAC track too
     assert (report["width"], report["height"]) == (WIDTH, HEIGHT)
     # What the browser drew matches ffmpeg's decode frame by frame (colour conversion aside):
     # it decoded the H.264 and played it to the end, it did not just parse the container.
@@ -417,3 +432,29 @@ def test_the_final_mp4_plays_in_chromium(browser, made, tmp_path):
     assert indices[0] <= 1 and indices[-1] >= len(frames) - 2, indices
     for index, seen in zip(indices, shown, strict=True):
         assert np.allclose(seen["mean"], means[index], atol=6), (index, seen, means.round(1))
+
+
+SOUND = """
+{ assetOrError(assetKey: {path: ["final_video"]}) { ... on Asset {
+    assetMaterializations(partitions: ["%s"]) {
+      metadataEntries { label ... on JsonMetadataEntry { jsonString } } } } } }
+"""
+
+
+def test_the_ui_shows_what_is_in_the_sound_track(ui, made):
+    browser, port = ui
+    partition = made.stem
+    [event] = graphql(port, SOUND % partition)["assetOrError"]["assetMaterializations"]
+    entries = {e["label"]: e.get("jsonString") for e in event["metadataEntries"]}
+    sound = json.loads(entries["sound"])
+    assert sound["music"].startswith("inputs/") and "music_lufs" in sound["levels"]
+    if shutil.which("espeak-ng"):
+        assert sound["voice"].startswith("espeak") and sound["levels"]["duck_db"] < 0
+    url = f"http://127.0.0.1:{port}/assets/final_video?view=partitions&partition={partition}"
+    browser.goto(url)
+    browser.wait_for(
+        "document.body && document.body.innerText.includes('Latest materialization')"
+        " && [...document.querySelectorAll('td')].some(td => td.textContent.trim() === 'sound')"
+        " && document.body.innerText.includes('sound_track')",
+        f"{url} shows the sound metadata and the track's path",
+    )

@@ -72,6 +72,7 @@ def test_svd_with_text_to_image_keyframes_makes_generated_footage(instance, vidg
         "not_frozen": True,
         "no_flicker": True,
         "duration_as_planned": True,
+        "one_audio_track": True,  # a silent video: no audio stream at all
     }
     keyframes = metadata(result, "keyframes")
     assert keyframes["count"] == 2 and keyframes["source"] == str(tiny["sd"])

@@ -537,3 +537,24 @@ def test_killed_frames_write_keeps_the_previous_version(tmp_path):
     manager.handle_output(out_ctx("scene_clips"), [clip(1, 2, 77)])
     assert len(version_folders(folder)) == 2 and old_version in version_folders(folder)
     assert manager.load_input(in_ctx("scene_clips"))[0].info["value"] == 77
+
+
+def test_a_scene_clips_own_audio_round_trips_through_storage_and_the_scene_cache(tmp_path):
+    """The sound a model made with a clip (LTX-2) reaches final_video: the frames manager and
+    the scene cache keep it beside the frames (16-bit WAV, its rate kept)."""
+    from vidgen_pipeline.core.scene_cache import SceneCache
+
+    sound = (0.5 * np.sin(np.arange(2400) / 5)).astype(np.float32)[:, None].repeat(2, axis=1)
+    with_audio = clip(1, 3, 10)
+    with_audio.audio, with_audio.audio_rate = sound, 24_000
+    manager = FramesIOManager(base_path=str(tmp_path / "storage"))
+    manager.handle_output(out_ctx("scene_clips"), [with_audio, clip(2, 2, 20)])
+    first, silent = manager.load_input(in_ctx("scene_clips"))
+    assert first.audio_rate == 24_000 and first.audio.shape == (2400, 2)
+    np.testing.assert_allclose(first.audio, sound, atol=1 / 32767)
+    assert silent.audio is None and silent.audio_rate is None
+    cache = SceneCache(tmp_path / "cache", shared=None)
+    cache.put("ab" * 32, with_audio)
+    cached = cache.get("ab" * 32)
+    assert cached.audio_rate == 24_000
+    np.testing.assert_allclose(cached.audio, sound, atol=1 / 32767)

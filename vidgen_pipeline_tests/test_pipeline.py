@@ -43,6 +43,7 @@ def test_english_prompt_makes_every_asset_and_a_video_of_planned_length(instance
         "not_frozen": True,
         "no_flicker": True,
         "duration_as_planned": True,
+        "one_audio_track": True,  # a silent video: no audio stream at all
     }
     clips = metadata(result, "scene_clips")
     assert clips["backend"] == "animatic"

@@ -140,4 +140,8 @@ def test_every_setting_is_on_the_command_line_and_the_shipped_columns_are_kept()
         "keyframe_model",
         "image",  # the model families issue: the first scene's start
         "lora",  # the speed issue: LoRAs on the video model
+        "narration",  # the sound issue: narration, its voice, a music bed, burned subtitles
+        "voice_model",
+        "music",
+        "burn_subtitles",
     }

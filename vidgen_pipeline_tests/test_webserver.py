@@ -66,7 +66,15 @@ def test_ui_shows_six_partitioned_assets_their_checks_jobs_and_sensor(webserver)
     assert checks["script"] == {"matches_schema", "written_by_requested_writer"}
     quality = {"not_blank", "not_frozen", "no_flicker"}
     assert checks["scene_clips"] == {"frame_counts_as_planned", "generated_footage"} | quality
-    assert checks["final_video"] == {"plays_in_browser", "duration_as_planned"} | quality
+    assert (
+        checks["final_video"]
+        == {
+            "plays_in_browser",
+            "duration_as_planned",
+            "one_audio_track",
+        }
+        | quality
+    )
     repo = data["repositoriesOrError"]["nodes"][0]
     assert {"generate_video", "add_prompt_job"} <= {j["name"] for j in repo["jobs"]}
     sensors = {s["name"]: s["sensorState"]["status"] for s in repo["sensors"]}

@@ -17,7 +17,15 @@ from vidgen_pipeline.assets.partitioned import (
     each_partition,
     user_errors_are_final,
 )
-from vidgen_pipeline.assets.quality_checks import quality_results, quality_specs, quality_verdicts
+from vidgen_pipeline.assets.quality_checks import (
+    AUDIO_TRACK_SPEC,
+    audio_track_verdict,
+    quality_results,
+    quality_specs,
+    quality_verdicts,
+)
+from vidgen_pipeline.assets.sound_track import sound_track
+from vidgen_pipeline.core.audio import MIX_RATE, fit_length, write_wav
 from vidgen_pipeline.core.clips import FinalVideo, SceneClip
 from vidgen_pipeline.core.finishing.assembly import iter_assemble
 from vidgen_pipeline.core.finishing.plan import FinishingPlan
@@ -32,9 +40,12 @@ from vidgen_pipeline.core.previews import (
 )
 from vidgen_pipeline.core.prompts import OptimizedPrompts
 from vidgen_pipeline.core.quality import CHECK_WIDTH, Assessor, QualityReport
+from vidgen_pipeline.core.sound import mux_track
 from vidgen_pipeline.core.storage import scratch_dir
 from vidgen_pipeline.core.storyboard import Storyboard
+from vidgen_pipeline.core.subtitles import burned, narration_cues
 from vidgen_pipeline.partitions import prompts_partitions
+from vidgen_pipeline.resources.narrator import Narrator
 
 
 @asset(
@@ -55,15 +66,20 @@ from vidgen_pipeline.partitions import prompts_partitions
             asset="final_video",
             description="Has exactly the storyboard's frame count at the output rate.",
         ),
+        AUDIO_TRACK_SPEC,
         *quality_specs("final_video"),
     ],
 )
-def final_video(context: AssetExecutionContext, script, optimized_prompts, scene_clips):
+def final_video(
+    context: AssetExecutionContext, script, optimized_prompts, scene_clips, narrator: Narrator
+):
     """The finished H.264 mp4 (yuv420p, +faststart: it plays in a browser): clips brought to
     the output rate by optical-flow interpolation (never across a cut), cut or crossfaded,
-    faded, encoded at the set CRF or bitrate, with a WebVTT sidecar of the scenes and a
-    poster, an animated preview and a contact sheet in the metadata."""
-    results, plays, duration, quality = {}, {}, {}, {}
+    faded, encoded at the set CRF or bitrate, with a WebVTT sidecar of the scenes (of the
+    narration, when spoken) and a poster, an animated preview and a contact sheet in the
+    metadata. With narration, music or a model's own sound: one AAC track as long as the
+    video, its mix as a WAV beside the mp4, and what it holds under `sound`."""
+    results, plays, duration, quality, audio = {}, {}, {}, {}, {}
     with scratch_dir(f"final_video-{context.run.run_id[:8]}") as scratch:
         for key, log, (board, prompts, clips) in each_partition(
             context, script, optimized_prompts, scene_clips
@@ -71,16 +87,22 @@ def final_video(context: AssetExecutionContext, script, optimized_prompts, scene
             folder = scratch / f"p{len(results):04d}"
             folder.mkdir()
             video, facts, report, metadata = user_errors_are_final(
-                lambda b=board, p=prompts, c=clips, d=folder, lg=log: finish_video(b, p, c, d, lg)
+                lambda b=board, p=prompts, c=clips, d=folder, lg=log: finish_video(
+                    b, p, c, d, lg, narrator
+                )
             )
             results[key] = video
             add_metadata(context, key, metadata)
             plays[key] = _plays_verdict(facts)
             duration[key] = _duration_verdict(board, video, facts)
+            audio[key] = audio_track_verdict(
+                video.path, facts.duration_s, video.fps, video.audio_path is not None
+            )
             quality[key] = quality_verdicts({"video": report})
         yield Output(results)
     yield check_result("plays_in_browser", plays)
     yield check_result("duration_as_planned", duration)
+    yield check_result("one_audio_track", audio)
     yield from quality_results(quality)
 
 
@@ -90,11 +112,13 @@ def finish_video(
     clips: list[SceneClip],
     folder: Path,
     log,
+    narrator: Narrator | None = None,
 ) -> tuple[FinalVideo, VideoFacts, QualityReport, dict]:
     """One prompt's final video in ``folder``: the mp4 (and its WebVTT), what the probe
     found in it, the quality report of its decoded frames, and the asset's metadata."""
     durations = [scene.duration_s for scene in script.scenes]
     plan = prompts.finishing_plan()
+    narrator = narrator or Narrator()
     fps = plan.output_fps
     log(
         f"finishing {len(clips)} scenes: {plan.clip_fps:g} -> {fps:g} fps "
@@ -102,27 +126,39 @@ def finish_video(
         + (f" {plan.transition_s:g} s" if plan.transition != "cut" else "")
         + (f", crf {plan.crf}" if not plan.bitrate else f", {plan.bitrate}")
     )
+    # 1. the sound track (narration, model audio, music), and the cues it times
+    track, sound = sound_track(script, clips, plan.sound, narrator, folder, log)
+    cues = scene_cues(durations, [s.description for s in script.scenes])
+    if track is not None and plan.sound.narration:
+        cues = narration_cues(track.spoken)
+    frames = _assembled(plan, clips, durations)
+    if plan.sound.burn_subtitles:
+        frames = burned(frames, cues, fps)
     # The previews are drawn on a worker, beside the encode and the decode (PIL releases the
     # GIL), from small copies of the frames on their way to the encoder.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="previews") as worker:
-        # 1. assemble and encode in one pass, keeping small frames for the previews
-        path = folder / "final.mp4"
-        preview = PreviewKeeper(
-            _assembled(plan, clips, durations), keep_every=max(1, round(fps / 8)), worker=worker
-        )
+        # 2. assemble and encode in one pass, keeping small frames for the previews
+        path = folder / ("picture.mp4" if track is not None else "final.mp4")
+        preview = PreviewKeeper(frames, keep_every=max(1, round(fps / 8)), worker=worker)
         count = encode_h264(
             preview, path, fps, crf=plan.crf, preset=plan.preset, bitrate=plan.bitrate
         )
         previews = worker.submit(_previews, clips, preview)
-        # 2. decode the file once: what it is, and how its frames look (at the checks' width)
+        # 3. the track, as long as the picture: a WAV beside the mp4, AAC inside it
+        audio = None
+        if track is not None:
+            samples = fit_length(track.samples, round(count / fps * MIX_RATE))
+            audio = write_wav(folder / "final.wav", samples)
+            path = mux_track(path, audio, folder / "final.mp4")
+        # 4. decode the file once: what it is, and how its frames look (at the checks' width)
         assessor = Assessor(fps)
         facts = probe_video(path, on_frame=assessor.add, sample_width=CHECK_WIDTH)
         report = assessor.report(cuts=cut_frames(durations, fps))
-    # 3. the subtitles sidecar
+    # 5. the subtitles sidecar
     subtitles = None
-    if plan.subtitles:
+    if plan.subtitles and cues:
         subtitles = folder / "final.vtt"
-        write_webvtt(subtitles, scene_cues(durations, [s.description for s in script.scenes]))
+        write_webvtt(subtitles, cues)
     backends = ", ".join(sorted({c.info.get("backend", "?") for c in clips}))
     video = FinalVideo(
         path=path,
@@ -131,12 +167,19 @@ def finish_video(
         fps=fps,
         width=facts.width,
         height=facts.height,
-        info={"backend": backends, "title": script.title},
+        info={"backend": backends, "title": script.title, "sound": sound},
         subtitles_path=subtitles,
+        audio_path=audio,
     )
     metadata = _video_metadata(script, plan, video, facts, report)
     quality = metadata.pop("quality")  # last, as it always was
-    return video, facts, report, {**metadata, **previews.result(), "quality": quality}
+    metadata = {**metadata, **previews.result(), "quality": quality}
+    return (
+        video,
+        facts,
+        report,
+        {**metadata, "sound": MetadataValue.json(sound or {"track": "none"})},
+    )
 
 
 def _assembled(plan: FinishingPlan, clips: list[SceneClip], durations: list[float]):

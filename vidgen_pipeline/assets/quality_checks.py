@@ -8,6 +8,7 @@ from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, Metada
 
 from vidgen_pipeline.assets.partitioned import Verdict, check_result
 from vidgen_pipeline.core.quality import QualityReport
+from vidgen_pipeline.core.sound import probe_audio
 
 QUALITY_CHECKS = [
     ("not_blank", "Fails when frames are black or flat (mean luma, luma spread per frame)."),
@@ -65,3 +66,30 @@ def quality_results(verdicts: dict[str, dict[str, Verdict]]) -> Iterator[AssetCh
     for name, _ in QUALITY_CHECKS:
         severity = AssetCheckSeverity.ERROR if name == "not_blank" else AssetCheckSeverity.WARN
         yield check_result(name, {key: v[name] for key, v in verdicts.items()}, severity)
+
+
+AUDIO_TRACK_SPEC = AssetCheckSpec(
+    "one_audio_track",
+    asset="final_video",
+    description="With sound: exactly one AAC stream, as long as the video within one frame; "
+    "a video without sound has no audio stream.",
+)
+
+
+def audio_track_verdict(path, duration_s: float, fps: float, has_sound: bool) -> Verdict:
+    """The ``one_audio_track`` verdict of the finished mp4 at ``path``."""
+    facts = probe_audio(path)
+    off_s = abs(facts.duration_s - duration_s)
+    if has_sound:
+        passed = facts.codecs == ["aac"] and off_s <= 1.0 / fps + 1e-6
+    else:
+        passed = not facts.codecs
+    return Verdict(
+        passed=passed,
+        metadata={
+            "audio_streams": MetadataValue.json(facts.codecs),
+            "audio_s": round(facts.duration_s, 4),
+            "video_s": round(duration_s, 4),
+            "off_by_s": round(off_s, 4) if facts.codecs else None,
+        },
+    )

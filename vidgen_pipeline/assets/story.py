@@ -19,6 +19,7 @@ from vidgen_pipeline.assets.partitioned import (
     partition_keys,
     user_errors_are_final,
 )
+from vidgen_pipeline.assets.sound_track import narrated
 from vidgen_pipeline.core.prompts import OptimizedPrompts, optimize_prompts
 from vidgen_pipeline.core.requests import PromptRequest
 from vidgen_pipeline.core.storyboard import Storyboard, detect_language
@@ -26,6 +27,7 @@ from vidgen_pipeline.partitions import prompts_partitions
 from vidgen_pipeline.resources import (
     Finishing,
     KeyframeGenerator,
+    Narrator,
     PromptStoreResource,
     ScriptWriter,
     VideoGenerator,
@@ -94,15 +96,19 @@ def prompt(context: AssetExecutionContext, prompt_store: PromptStoreResource) ->
         ),
     ],
 )
-def script(context: AssetExecutionContext, prompt, script_writer: ScriptWriter):
+def script(context: AssetExecutionContext, prompt, script_writer: ScriptWriter, narrator: Narrator):
     """The storyboard: a title and numbered scenes whose durations add up to the target.
 
     Written by a local chat LLM when `script_model` names one, else (or when its answer is
-    unusable after a few tries) by the deterministic rule-based writer.
+    unusable after a few tries) by the deterministic rule-based writer. With narration, each
+    scene carries its line and lasts at least as long as the line is spoken.
     """
     boards, schema, writer = {}, {}, {}
     for key, log, (request,) in each_partition(context, prompt):
         storyboard = user_errors_are_final(lambda r=request, lg=log: script_writer.write(r, lg))
+        storyboard, voice = user_errors_are_final(
+            lambda b=storyboard, r=request, lg=log: narrated(b, r.settings, narrator, lg)
+        )
         for note in storyboard.notes:
             context.log.warning(note)
         boards[key] = storyboard
@@ -116,10 +122,11 @@ def script(context: AssetExecutionContext, prompt, script_writer: ScriptWriter):
                 "scenes": len(storyboard.scenes),
                 "target_duration_s": storyboard.target_duration_s,
                 "notes": MetadataValue.json(storyboard.notes),
+                "voice": f"{voice.kind}: {voice.identity}" if voice else "none",
                 "storyboard": _table(
-                    ["#", "seconds", "description"],
+                    ["#", "seconds", "description", "narration"],
                     [
-                        [s.scene_number, s.duration_s, s.description[:160]]
+                        [s.scene_number, s.duration_s, s.description[:160], s.narration or ""]
                         for s in storyboard.scenes
                     ],
                 ),

@@ -56,3 +56,4 @@ class FinalVideo:
     height: int
     info: dict = field(default_factory=dict)
     subtitles_path: Path | None = None  # WebVTT of the scenes, stored beside the mp4
+    audio_path: Path | None = None  # WAV of the sound track's mix, stored beside the mp4

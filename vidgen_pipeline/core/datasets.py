@@ -49,6 +49,7 @@ from vidgen_pipeline.core.dataset_files import (
 )
 from vidgen_pipeline.core.images import drop_folder, store_image
 from vidgen_pipeline.core.models import ModelChoiceError
+from vidgen_pipeline.core.music import store_music
 from vidgen_pipeline.core.requests import GenerationSettings, PromptError, PromptRequest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"  # shipped example datasets
@@ -288,6 +289,11 @@ def _row_requests(
     if settings.get("image"):
         try:
             settings["image"] = store_image(folder / settings["image"], roots)
+        except ModelChoiceError as exc:
+            return str(exc)
+    if settings.get("music"):
+        try:
+            settings["music"] = store_music(folder / settings["music"], [folder, drop_folder()])
         except ModelChoiceError as exc:
             return str(exc)
     seed = settings.pop("seed", None)

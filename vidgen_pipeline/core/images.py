@@ -60,13 +60,19 @@ def with_stored_image(
     """``request`` with its image (a path) stored and replaced by the reference; as it is
     when it has none or holds a reference already. ``relative_to``: the folder a relative
     path is read from (a dataset's own, VIDGEN_HOME/inputs for the Launchpad)."""
-    image = request.settings.image
-    if not image or is_reference(image):
+    return with_stored_input(request, "image", store_image, is_reference, roots, relative_to)
+
+
+def with_stored_input(request, name: str, store, is_stored, roots, relative_to):
+    """``request`` with its file setting ``name`` (a path) stored by ``store(path, roots)``
+    and replaced by the reference; as it is when unset or already ``is_stored``."""
+    value = getattr(request.settings, name)
+    if not value or is_stored(value):
         return request
-    path = Path(image).expanduser()
+    path = Path(value).expanduser()
     if relative_to is not None and not path.is_absolute():
         path = Path(relative_to) / path
-    settings = request.settings.model_copy(update={"image": store_image(path, roots)})
+    settings = request.settings.model_copy(update={name: store(path, roots)})
     return request.model_copy(update={"settings": settings})
 
 
@@ -77,18 +83,24 @@ def is_reference(value: str) -> bool:
 def stored_image(reference: str, base: str = "") -> Image.Image:
     """The stored image of a request (RGB, upright); one line when it is not a reference
     into ``inputs/`` or is gone."""
-    if not is_reference(reference):
-        raise ModelChoiceError(
-            f"image {reference!r} is not a registered input (inputs/<sha256>.<ext>); "
-            "images reach a run through vidgen generate --image, the Launchpad or a dataset"
-        )
-    path = UPath(base or default_storage_path()) / reference
+    path = stored_input_path(reference, is_reference, "image", base)
     try:
         data = path.read_bytes()
     except (OSError, FileNotFoundError):
         raise ModelChoiceError(f"image {reference}: gone from {path.parent}") from None
     with Image.open(BytesIO(data)) as image:
         return ImageOps.exif_transpose(image).convert("RGB")
+
+
+def stored_input_path(reference: str, is_stored, what: str, base: str = "") -> UPath:
+    """Where the stored input ``reference`` lies in the storage; one line when it is not a
+    reference (``is_stored``) into ``inputs/``. ``what``: ``image``, ``music`` (its option)."""
+    if not is_stored(reference):
+        raise ModelChoiceError(
+            f"{what} {reference!r} is not a registered input (inputs/<sha256>.<ext>); it "
+            f"reaches a run through vidgen generate --{what}, the Launchpad or a dataset"
+        )
+    return UPath(base or default_storage_path()) / reference
 
 
 def check_image(path: str, roots: Sequence[Path] | None = None) -> Path:
@@ -98,7 +110,7 @@ def check_image(path: str, roots: Sequence[Path] | None = None) -> Path:
     (the CLI reads what its user names).
     """
     resolved = Path(path).expanduser().resolve()
-    if roots is not None and not any(_inside(resolved, Path(r)) for r in roots):
+    if not under_roots(resolved, roots):
         allowed = ", ".join(str(Path(r)) for r in roots) or "none configured"
         raise ModelChoiceError(
             f"image {path}: only files under the allowed folders are read ({allowed}); put it in "
@@ -124,6 +136,11 @@ def check_image(path: str, roots: Sequence[Path] | None = None) -> Path:
             f"image {path}: {shown} is over the limit of {MAX_MEGAPIXELS} megapixels"
         )
     return resolved
+
+
+def under_roots(resolved: Path, roots: Sequence[Path] | None) -> bool:
+    """Whether ``resolved`` lies under one of ``roots`` (links resolved); None: anywhere."""
+    return roots is None or any(_inside(resolved, Path(r)) for r in roots)
 
 
 def _inside(path: Path, root: Path) -> bool:

@@ -11,8 +11,6 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -21,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.fields import FieldInfo
 from upath import UPath
 
+from vidgen_pipeline.core.setting_kinds import FINISHING_GROUP, SOUND_GROUP, Column, Flag, Setting
 from vidgen_pipeline.core.storage import atomic_write_bytes, storage_path
 
 MAX_PROMPT_CHARS = 100_000
@@ -29,49 +28,6 @@ _SAFE_KEY = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$")
 
 class PromptError(ValueError):
     """A prompt request that cannot be used, with a message for the user."""
-
-
-FINISHING_GROUP = "finishing (frame rate, transitions, encoding)"
-
-
-@dataclass(frozen=True)
-class Flag:
-    """How ``vidgen generate`` asks for a setting (``cli.py`` builds the option from it).
-
-    ``parse``: ``positive_int``, ``positive_float`` or ``non_negative_float`` (a bounded
-    number, refused by the parser in one line); ``None`` parses the field's own type. The
-    field's type also decides the option's kind: ``bool`` a flag, ``list[...]`` a repeatable
-    option, ``Literal[...]`` a choice (unless ``choices`` is given).
-    """
-
-    name: str
-    metavar: str | None = None
-    help: str | None = None
-    parse: str | None = None
-    choices: Sequence | None = None
-    group: str | None = None  # an argument group's title; None: the command's own options
-
-
-@dataclass(frozen=True)
-class Column:
-    """How a prompt dataset holds a setting: the column's name, other names it may have, and
-    ``cell``, the reader of its values in ``core/dataset_cells.py`` (``None``: the reader of
-    the field's type: text, whole number, number, yes/no or a list)."""
-
-    name: str
-    aliases: tuple[str, ...] = ()
-    cell: str | None = None
-
-
-@dataclass(frozen=True)
-class Setting:
-    """Where a per-prompt setting can be given besides Python: on the command line, in the
-    Launchpad's ``add_prompt`` config (with the field's description) and as a dataset
-    column. One of these on a field of ``GenerationSettings`` is all a new setting needs."""
-
-    flag: Flag | None = None
-    launchpad: bool = False
-    column: Column | None = None
 
 
 class GenerationSettings(BaseModel):
@@ -268,6 +224,52 @@ class GenerationSettings(BaseModel):
     ] = Field(
         default=None, pattern=r"^[1-9][0-9]*[kKmM]?$", description="e.g. 5000k: instead of crf"
     )
+    # Sound (see core/sound.py): None means the narrator resource's default.
+    narration: Annotated[
+        bool | None,
+        Setting(
+            flag=Flag("--narration", help="speak a line per scene", group=SOUND_GROUP),
+            launchpad=True,
+            column=Column("narration"),
+        ),
+    ] = Field(default=None, description="speak a narration line per scene")
+    voice_model: Annotated[
+        str | None,
+        Setting(
+            flag=Flag(
+                "--voice-model",
+                "FOLDER_OR_HUB_ID",
+                "a transformers text-to-speech model (e.g. facebook/mms-tts-eng); default "
+                "espeak-ng",
+                group=SOUND_GROUP,
+            ),
+            launchpad=True,
+            column=Column("voice_model", cell="text"),
+        ),
+    ] = Field(default=None, description="text-to-speech model folder or hub id (safetensors)")
+    music: Annotated[
+        str | None,
+        Setting(
+            flag=Flag(
+                "--music", "FILE", "a music bed (any format ffmpeg reads)", group=SOUND_GROUP
+            ),
+            launchpad=True,
+            column=Column("music", cell="text"),
+        ),
+    ] = Field(
+        default=None,
+        description="a music file under VIDGEN_HOME/inputs; stored as inputs/<sha256>.<ext>",
+    )
+    burn_subtitles: Annotated[
+        bool | None,
+        Setting(
+            flag=Flag(
+                "--burn-subtitles", help="draw the narration into the picture", group=SOUND_GROUP
+            ),
+            launchpad=True,
+            column=Column("burn_subtitles"),
+        ),
+    ] = Field(default=None, description="draw the narration into the picture")
 
 
 def settings_fields(

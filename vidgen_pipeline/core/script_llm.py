@@ -39,9 +39,21 @@ class StoryboardParseError(ValueError):
     """The model's answer is not a usable storyboard; the message says why, in one line."""
 
 
-def storyboard_messages(text: str, language: str, duration_s: float, scenes: int) -> Messages:
-    """Chat messages asking for a storyboard of ``scenes`` scenes lasting ``duration_s``."""
+NARRATION_REQUEST = {
+    "en": ' Give each scene a "narration" too: one short sentence a narrator speaks over it, '
+    "in English.",
+    "zh": " 每个镜头还要有一个 narration：旁白在该镜头中说的一句简短的中文。",
+}
+
+
+def storyboard_messages(
+    text: str, language: str, duration_s: float, scenes: int, narrate: bool = False
+) -> Messages:
+    """Chat messages asking for a storyboard of ``scenes`` scenes lasting ``duration_s``;
+    ``narrate``: with a narration line per scene, in the prompt's language."""
     system = SYSTEM_PROMPT["zh" if language == "zh" else "en"]
+    if narrate:
+        system += NARRATION_REQUEST["zh" if language == "zh" else "en"]
     if language == "zh":
         user = (
             f"为下面的内容写一个分镜脚本：恰好 {scenes} 个镜头，总时长 {duration_s:g} 秒"
@@ -54,6 +66,24 @@ def storyboard_messages(text: str, language: str, duration_s: float, scenes: int
             f"{duration_s:g}), described in English.\n\nText: {text}"
         )
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def with_narration(board: Storyboard, narrate: bool) -> Storyboard:
+    """``board`` with a narration line on every scene when ``narrate`` (a scene the model
+    gave none speaks its description; an empty line stays silence), else with none."""
+    scenes = [
+        scene.model_copy(
+            update={
+                "narration": (
+                    (scene.description if scene.narration is None else scene.narration.strip())
+                    if narrate
+                    else None
+                )
+            }
+        )
+        for scene in board.scenes
+    ]
+    return board.model_copy(update={"scenes": scenes})
 
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)

@@ -35,6 +35,8 @@ class Scene(BaseModel):
     scene_number: int = Field(ge=1)
     description: str = Field(min_length=1)
     duration_s: float = Field(gt=0)
+    # The line the narrator speaks over this scene ("" is silence); None: no narration.
+    narration: str | None = None
 
 
 class Storyboard(BaseModel):
@@ -148,20 +150,24 @@ def _group(sentences: list[str], count: int, joiner: str) -> list[str]:
 
 
 def write_storyboard(
-    text: str, duration_s: float | None = None, scenes: int | None = None
+    text: str, duration_s: float | None = None, scenes: int | None = None, narrate: bool = False
 ) -> Storyboard:
-    """The rule-based writer: sentences become scenes; one sentence becomes several shots."""
+    """The rule-based writer: sentences become scenes; one sentence becomes several shots.
+    ``narrate``: each scene's narration is its sentences, spoken once (a sentence shown in
+    several shots is spoken over the first; the others are silent)."""
     language = detect_language(text)
     sentences = split_sentences(text) or [text.strip()]
     duration, count, notes = clamp_request(duration_s, scenes, len(sentences))
     if len(sentences) >= count:
         descriptions = _group(sentences, count, "" if language == "zh" else " ")
+        lines = list(descriptions)
     else:
         # Fewer sentences than scenes: repeat the story as a sequence of different shots.
         shots = _SHOTS[language]
-        descriptions = []
+        descriptions, lines = [], []
         for index in range(count):
             sentence = sentences[min(len(sentences) - 1, index * len(sentences) // count)]
+            lines.append("" if sentence in lines else sentence)
             shot = shots[min(index, len(shots) - 2)] if index < count - 1 else shots[-1]
             if count == 1:
                 descriptions.append(sentence)
@@ -175,8 +181,10 @@ def write_storyboard(
         language=language,
         target_duration_s=duration,
         scenes=[
-            Scene(scene_number=i + 1, description=d, duration_s=s)
-            for i, (d, s) in enumerate(zip(descriptions, durations, strict=True))
+            Scene(
+                scene_number=i + 1, description=d, duration_s=s, narration=line if narrate else None
+            )
+            for i, (d, s, line) in enumerate(zip(descriptions, durations, lines, strict=True))
         ],
         writer="rules",
         notes=notes,

@@ -1,4 +1,4 @@
-"""Resources that own models: script writer, keyframe generator, video generator.
+"""Resources that own models: script writer, keyframe generator, video generator, narrator.
 
 They load on first use (PEP 562), so that ``resources.placement`` and ``resources.speedups``
 import without Dagster: the GPU bench runs them on a device machine that has none.
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from vidgen_pipeline.resources.finishing import Finishing
     from vidgen_pipeline.resources.keyframes import KeyframeGenerator
+    from vidgen_pipeline.resources.narrator import Narrator
     from vidgen_pipeline.resources.prompt_store import PromptStoreResource
     from vidgen_pipeline.resources.script_writer import ScriptWriter
     from vidgen_pipeline.resources.video import VideoGenerator
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 _MODULES = {
     "Finishing": "finishing",
     "KeyframeGenerator": "keyframes",
+    "Narrator": "narrator",
     "PromptStoreResource": "prompt_store",
     "ScriptWriter": "script_writer",
     "VideoGenerator": "video",
@@ -26,6 +28,7 @@ _MODULES = {
 __all__ = [
     "Finishing",
     "KeyframeGenerator",
+    "Narrator",
     "PromptStoreResource",
     "ScriptWriter",
     "VideoGenerator",

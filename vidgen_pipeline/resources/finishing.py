@@ -10,6 +10,7 @@ from pydantic import Field
 from vidgen_pipeline.core.finishing.plan import FinishingPlan, plan_finishing
 from vidgen_pipeline.core.media import DEFAULT_CRF, DEFAULT_PRESET
 from vidgen_pipeline.core.requests import GenerationSettings
+from vidgen_pipeline.core.sound import SoundPlan
 
 
 class Finishing(ConfigurableResource):
@@ -38,7 +39,7 @@ class Finishing(ConfigurableResource):
         generated: bool,
     ) -> FinishingPlan:
         transition = settings.transition or self.transition
-        return plan_finishing(
+        plan = plan_finishing(
             durations_s,
             clip_fps,
             generated,
@@ -55,3 +56,10 @@ class Finishing(ConfigurableResource):
             preset=self.preset,
             subtitles=self.subtitles,
         )
+        plan.sound = SoundPlan(
+            narration=bool(settings.narration),
+            voice_model=settings.voice_model,
+            music=settings.music,
+            burn_subtitles=bool(settings.burn_subtitles),
+        )
+        return plan

@@ -23,6 +23,7 @@ from vidgen_pipeline.core.script_llm import (
     parse_translation,
     storyboard_messages,
     translation_messages,
+    with_narration,
     write_with_llm,
 )
 from vidgen_pipeline.core.storyboard import (
@@ -122,13 +123,16 @@ class ScriptWriter(DiffusersSettings):
     def write(self, request: PromptRequest, log: Callable[[str], None] = print) -> Storyboard:
         """The storyboard of ``request``: by the LLM when one is set and answers usably."""
         name = (request.settings.script_model or self.model or "rules").strip()
-        rules = write_storyboard(request.text, request.settings.duration_s, request.settings.scenes)
+        narrate = bool(request.settings.narration)
+        rules = write_storyboard(
+            request.text, request.settings.duration_s, request.settings.scenes, narrate
+        )
         if name == "rules":
             return rules
         language = detect_language(request.text)
         # The rule-based board is the fallback, and it already holds the clamped request.
         duration, count, notes = rules.target_duration_s, len(rules.scenes), rules.notes
-        messages = storyboard_messages(request.text, language, duration, count)
+        messages = storyboard_messages(request.text, language, duration, count, narrate)
         import torch
 
         out_of_memory = None
@@ -157,7 +161,7 @@ class ScriptWriter(DiffusersSettings):
                     "notes": rules.notes + failures,
                 }
             )
-        return board.model_copy(update={"notes": notes + failures})
+        return with_narration(board, narrate).model_copy(update={"notes": notes + failures})
 
     @staticmethod
     def _out_of_memory(rules: Storyboard, name: str, error: str, log) -> Storyboard:

@@ -25,6 +25,7 @@ from vidgen_pipeline.core.finishing.timing import (
     scene_frame_counts,
 )
 from vidgen_pipeline.core.media import MediaError, rate_control_args
+from vidgen_pipeline.core.sound import SoundPlan
 
 # Generated footage below this rate is interpolated up to it unless asked otherwise.
 SMOOTH_FPS = 24.0
@@ -47,6 +48,7 @@ class FinishingPlan(BaseModel):
     bitrate: str | None = None
     preset: str = "medium"
     subtitles: bool = True
+    sound: SoundPlan = Field(default_factory=SoundPlan)
     notes: list[str] = Field(default_factory=list)
 
     def clip_frames(self, durations_s: Sequence[float]) -> list[int]:
