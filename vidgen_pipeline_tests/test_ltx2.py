@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -257,6 +258,17 @@ def test_a_video_made_with_ltx2_keeps_each_scenes_sound_through_the_graph(instan
     assert all(e.passed for e in result.get_asset_check_evaluations())
     scenes = metadata(result, "scene_clips")["scenes"]
     assert [s["audio"] for s in scenes] == [{"rate": RATE, "channels": 2, "seconds": 1.0}] * 2
+    # The model's sound reaches the finished file: one AAC track as long as the picture,
+    # and the WAV of the mix beside it is not silence.
+    from vidgen_pipeline.core.audio import read_wav as read_mix
+    from vidgen_pipeline.core.media import probe_video
+    from vidgen_pipeline.core.sound import probe_audio
+
+    mp4 = Path(metadata(result, "final_video")["path"])
+    picture, sound = probe_video(mp4), probe_audio(mp4)
+    assert sound.codecs == ["aac"] and abs(sound.duration_s - picture.duration_s) <= 1 / 24
+    mix, _rate = read_mix(mp4.with_suffix(".wav"))
+    assert np.sqrt(np.mean(np.square(mix))) > 1e-3
     clips = stored_scene_clips(instance, key)
     for clip in clips:  # 1 s each at 24 fps: 24 frames and 24000 samples
         assert len(clip.frames) == 24
