@@ -134,19 +134,23 @@ def wav_bytes(samples: np.ndarray, rate: int = MIX_RATE) -> bytes:
     with wave.open(buffer, "wb") as out:
         out.setnchannels(audio.shape[1])
         out.setsampwidth(2)
-        out.setframerate(rate)
+        out.setframerate(int(rate))
         out.writeframes(pcm.tobytes())
     return buffer.getvalue()
 
 
 def wav_samples(data: bytes, where: object = "WAV") -> tuple[np.ndarray, int]:
     """A 16-bit PCM WAV file's bytes as float32 ``(N, channels)`` and its rate."""
-    with wave.open(io.BytesIO(data), "rb") as source:
-        channels, rate = source.getnchannels(), source.getframerate()
-        if source.getsampwidth() != 2:
-            raise AudioError(f"{where}: only 16-bit PCM WAV is read here")
-        raw = source.readframes(source.getnframes())
-    return np.frombuffer(raw, "<i2").reshape(-1, channels).astype(np.float32) / 32768, rate
+    try:
+        with wave.open(io.BytesIO(data), "rb") as source:
+            channels, rate = source.getnchannels(), source.getframerate()
+            if source.getsampwidth() != 2:
+                raise AudioError(f"{where}: only 16-bit PCM WAV is read here")
+            raw = source.readframes(source.getnframes())
+    except (wave.Error, EOFError) as exc:
+        raise AudioError(f"{where} is not a readable WAV file ({exc})") from None
+    # The scale wav_bytes writes with, so a round trip is exact to half a step.
+    return np.frombuffer(raw, "<i2").reshape(-1, channels).astype(np.float32) / 32767, rate
 
 
 def write_wav(path: Path, samples: np.ndarray, rate: int = MIX_RATE) -> Path:

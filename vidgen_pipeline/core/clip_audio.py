@@ -13,14 +13,14 @@ Stored beside the frames as ``audio.wav``, 16-bit PCM (the stdlib ``wave`` modul
 
 from __future__ import annotations
 
-import io
-import wave
 from collections.abc import Sequence
 
 import numpy as np
 
+# One WAV writer and reader, and one length fit, for clips and the mix (core/audio.py).
+from vidgen_pipeline.core.audio import AudioError, fit_length, wav_bytes, wav_samples
+
 AUDIO_FILE = "audio.wav"
-PCM_SCALE = 32767
 
 
 def samples_for(frames: int, fps: float, rate: int) -> int:
@@ -36,14 +36,6 @@ def as_samples(audio) -> np.ndarray:
     if samples.ndim != 2 or samples.shape[1] < 1:
         raise ValueError(f"audio must be (samples, channels), not {samples.shape}")
     return np.clip(np.nan_to_num(samples), -1.0, 1.0)
-
-
-def fit_length(samples: np.ndarray, count: int) -> np.ndarray:
-    """``samples`` cut or padded with silence at the end to exactly ``count`` samples."""
-    if len(samples) >= count:
-        return samples[:count]
-    pad = np.zeros((count - len(samples), samples.shape[1]), dtype=samples.dtype)
-    return np.concatenate([samples, pad])
 
 
 def join_clip_audio(
@@ -81,29 +73,13 @@ def describe(samples: np.ndarray, rate: int) -> dict:
     }
 
 
-def wav_bytes(samples: np.ndarray, rate: int) -> bytes:
-    """``samples`` (float32 (N, channels) in [-1, 1]) as a 16-bit PCM WAV file."""
-    pcm = np.round(as_samples(samples) * PCM_SCALE).astype("<i2")
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(pcm.shape[1])
-        out.setsampwidth(2)
-        out.setframerate(int(rate))
-        out.writeframes(pcm.tobytes())
-    return buffer.getvalue()
-
-
 def read_wav(data: bytes, where: object = "WAV") -> tuple[np.ndarray, int]:
-    """A 16-bit PCM WAV file's samples as float32 (N, channels) in [-1, 1], and its rate."""
+    """A 16-bit PCM WAV file's samples as float32 (N, channels) in [-1, 1], and its rate; a
+    damaged file is a ValueError (the scene cache then makes its scene again)."""
     try:
-        with wave.open(io.BytesIO(data), "rb") as source:
-            if source.getsampwidth() != 2:
-                raise ValueError(f"{where}: {8 * source.getsampwidth()}-bit audio, not 16-bit")
-            channels, rate = source.getnchannels(), source.getframerate()
-            pcm = np.frombuffer(source.readframes(source.getnframes()), dtype="<i2")
-    except (wave.Error, EOFError) as exc:
-        raise ValueError(f"{where} is not a readable WAV file ({exc})") from None
-    return (pcm.reshape(-1, channels).astype(np.float32) / PCM_SCALE), rate
+        return wav_samples(data, where)
+    except AudioError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def write_clip_audio(folder, audio: np.ndarray | None, rate: int | None) -> dict | None:
