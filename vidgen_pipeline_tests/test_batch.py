@@ -410,7 +410,6 @@ def test_killed_in_scene_two_resumes_with_scene_one_and_the_same_video(tmp_path)
         start_new_session=True,  # its own process group, which it kills
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-    assert "killed in scene 2" in killed.stderr
     assert len(list(cache.glob("*/*/entry.json"))) == 1  # scene 1 only
     assert not (home / "storage" / "final_video").exists()
 
