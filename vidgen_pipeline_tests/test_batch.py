@@ -379,12 +379,13 @@ from pathlib import Path
 from vidgen_pipeline.cli import main
 from vidgen_pipeline.resources.video import VideoGenerator
 render = VideoGenerator.render
+def whole_entries(cache):  # an entry is whole once renamed from its .tmp- folder
+    return [p for p in cache.glob("*/*/entry.json") if not p.parent.name.startswith(".")]
 def killed_in_scene_two(self, plan, scene, *args, **kwargs):
     if scene.scene_number == 2:
         cache, deadline = Path(sys.argv[1]), time.monotonic() + 120
-        while not any(cache.glob("*/*/entry.json")) and time.monotonic() < deadline:
+        while not whole_entries(cache) and time.monotonic() < deadline:
             time.sleep(0.02)
-        print("killed in scene 2", file=sys.stderr, flush=True)
         os.killpg(0, signal.SIGKILL)
     return render(self, plan, scene, *args, **kwargs)
 VideoGenerator.render = killed_in_scene_two
@@ -410,7 +411,8 @@ def test_killed_in_scene_two_resumes_with_scene_one_and_the_same_video(tmp_path)
         start_new_session=True,  # its own process group, which it kills
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-    assert len(list(cache.glob("*/*/entry.json"))) == 1  # scene 1 only
+    entries = [p for p in cache.glob("*/*/entry.json") if not p.parent.name.startswith(".")]
+    assert len(entries) == 1  # scene 1 only
     assert not (home / "storage" / "final_video").exists()
 
     again = vidgen(home, "generate", RESUME_TEXT, *RESUME_ARGS)
