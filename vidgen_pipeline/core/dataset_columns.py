@@ -16,11 +16,11 @@ from __future__ import annotations
 import math
 import numbers
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from pydantic import BaseModel
 
 from vidgen_pipeline.core.models import KEYFRAME_MODELS, looks_like_hub_id
@@ -38,7 +38,10 @@ _YES, _NO = {"1", "true", "yes", "y", "on"}, {"0", "false", "no", "n", "off"}
 
 def missing(value: Any) -> bool:
     """An empty cell: nothing, NaN, or only white space."""
-    if value is None or value is pd.NA or value is pd.NaT:
+    if value is None:
+        return True
+    pd = sys.modules.get("pandas")  # NA and NaT come only from a table pandas read
+    if pd is not None and (value is pd.NA or value is pd.NaT):
         return True
     if isinstance(value, float):
         return math.isnan(value)

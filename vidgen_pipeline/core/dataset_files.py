@@ -23,11 +23,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Literal
 
 from vidgen_pipeline.core.dataset_columns import PROMPT, aliases
+
+if TYPE_CHECKING:  # pandas is imported where a table is read (it costs ~0.5 s)
+    import pandas as pd
 
 FORMATS: dict[str, str] = {
     ".csv": "csv",
@@ -129,6 +130,8 @@ def _column_name(raw: object) -> str:
 
 
 def _read_txt(data: bytes) -> Table:
+    import pandas as pd
+
     lines: list[int] = []
     prompts: list[str] = []
     for number, line in enumerate(_physical_lines(_decode(data)), start=1):
@@ -140,6 +143,8 @@ def _read_txt(data: bytes) -> Table:
 
 
 def _read_delimited(data: bytes, delimiter: str) -> Table:
+    import pandas as pd
+
     text = _decode(data)
     # csv's default limit (128 KiB a field) is below what a file may hold; a prompt longer
     # than MAX_PROMPT_CHARS is then refused per row with a clear message.
@@ -236,6 +241,8 @@ def _read_tsv(data: bytes) -> Table:
 
 
 def _read_jsonl(data: bytes) -> Table:
+    import pandas as pd
+
     records: list[dict[str, Any]] = []
     lines: list[int] = []
     row_errors: dict[int, str] = {}
@@ -265,6 +272,8 @@ def _read_jsonl(data: bytes) -> Table:
 
 
 def _read_parquet(data: bytes) -> Table:
+    import pandas as pd
+
     if not (data.startswith(b"PAR1") and data.endswith(b"PAR1")):
         raise Unreadable("is not a Parquet file (or it is cut short)")
     try:

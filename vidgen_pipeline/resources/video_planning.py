@@ -67,11 +67,13 @@ def plan_video(generator, settings: GenerationSettings, keyframes) -> VideoPlan:
     placement.check_recipe(generator.recipe)
     if generator.fallback not in FALLBACKS:
         raise ModelChoiceError(f"unknown fallback {generator.fallback!r}; use fail or animatic")
+    name = (settings.video_model or generator.model or "auto").strip()
+    if name != "auto":
+        _check_name(name)  # before the device: that asks torch (seconds to import)
     device = runtime.resolve_device(settings.device or generator.device)
     dtype, dtype_note = runtime.resolve_dtype(generator.dtype, device)
     notes: list[str] = []
     # 2. choose the model
-    name = (settings.video_model or generator.model or "auto").strip()
     precision = runtime.weights_precision(dtype)
     if name == "auto":
         choice = _auto(generator, device, precision, keyframes)
@@ -141,13 +143,7 @@ def _named(generator, name: str, precision: str, notes: list[str]) -> Choice:
     entry = VIDEO_MODELS.get(name)
     if entry is not None and entry.family == "animatic":
         return Choice("animatic", entry, None, "asked for by name")
-    if entry is None and not (
-        looks_like_hub_id(name) or "/" in name or name.startswith((".", "~"))
-    ):
-        raise ModelChoiceError(
-            f"unknown video model {name!r}; known: {', '.join(VIDEO_MODELS)}, auto, "
-            "a hub id (org/name) or a local folder"
-        )
+    _check_name(name)
     try:
         weights = _resolve(generator, name, entry, precision, generator.allow_download)
         unet = _resolve_unet(generator, entry) if entry is not None and entry.unet else None
@@ -157,6 +153,17 @@ def _named(generator, name: str, precision: str, notes: list[str]) -> Choice:
         notes.append(f"fallback to animatic: {exc}")
         return Choice("animatic", VIDEO_MODELS["animatic"], None, f"fallback (configured): {exc}")
     return Choice(entry.name if entry else name, entry, weights, "asked for by name", unet)
+
+
+def _check_name(name: str) -> None:
+    """A registry name, a hub id or a local folder; anything else is one line."""
+    if name not in VIDEO_MODELS and not (
+        looks_like_hub_id(name) or "/" in name or name.startswith((".", "~"))
+    ):
+        raise ModelChoiceError(
+            f"unknown video model {name!r}; known: {', '.join(VIDEO_MODELS)}, auto, "
+            "a hub id (org/name) or a local folder"
+        )
 
 
 def _resolve(generator, name: str, entry: ModelEntry | None, precision: str, allow_download):
