@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import os
 import resource
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -83,9 +84,21 @@ def cuda_available() -> bool:
     from vidgen_pipeline.gpus import hold_device
 
     hold_device()  # VIDGEN_GPUS: this process's own device, chosen before CUDA starts
+    if "torch" not in sys.modules and _cpu_only_torch():
+        return False  # a CPU build has no CUDA: no need to import torch (seconds) to ask it
     import torch
 
     return bool(torch.cuda.is_available())
+
+
+def _cpu_only_torch() -> bool:
+    """The installed torch is a CPU-only build (its version's local tag: ``2.13.0+cpu``)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("torch").endswith("+cpu")
+    except PackageNotFoundError:
+        return False
 
 
 def resolve_device(setting: str) -> str:
@@ -200,6 +213,7 @@ def load_pipeline(
     )
     if key in _LOADED:
         return _LOADED[key]
+    _loaded_something()  # from here on, a failed load may leave garbage too
     # One model in memory at a time: the LLM and the keyframe model make way for the next.
     release_all()
     import diffusers
@@ -268,6 +282,7 @@ def pipeline_as(pipe, class_name: str | None):
     key = ("as", id(pipe), class_name)
     if key in _LOADED:
         return _LOADED[key][1]
+    _loaded_something()  # from here on, a failed load may leave garbage too
     import diffusers
 
     cls = getattr(diffusers, class_name)
@@ -288,6 +303,7 @@ def load_chat_model(
     key = ("llm", str(weights.path), dtype, device)
     if key in _LOADED:
         return _LOADED[key]
+    _loaded_something()  # from here on, a failed load may leave garbage too
     release_all()
     import transformers
 
@@ -319,6 +335,14 @@ def load_chat_model(
     return _LOADED[key]
 
 
+_LOADS_SINCE_COLLECT = False  # a model was loaded since the last collect()
+
+
+def _loaded_something() -> None:
+    global _LOADS_SINCE_COLLECT
+    _LOADS_SINCE_COLLECT = True
+
+
 def release(pipe) -> None:
     """Forget ``pipe`` in this process. Its memory returns once the caller drops its own
     reference too; then call ``collect()``."""
@@ -337,9 +361,16 @@ def collect() -> None:
 
 
 def release_all() -> None:
+    """Forget every loaded pipeline and free its memory. A process that loaded none since
+    the last time skips the collection (a full ``gc.collect`` over torch and Dagster's
+    objects costs ~0.5 s, and each resource calls this at teardown)."""
+    global _LOADS_SINCE_COLLECT
+    held = bool(_LOADED) or _LOADS_SINCE_COLLECT
     _LOADED.clear()
     placement.forget_all()
-    collect()
+    if held:
+        collect()
+        _LOADS_SINCE_COLLECT = False
 
 
 def loaded_count() -> int:
