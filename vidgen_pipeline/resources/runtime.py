@@ -213,9 +213,9 @@ def load_pipeline(
     )
     if key in _LOADED:
         return _LOADED[key]
-    _loaded_something()  # from here on, a failed load may leave garbage too
     # One model in memory at a time: the LLM and the keyframe model make way for the next.
     release_all()
+    _loaded_something()  # from here on, a failed load may leave garbage too
     import diffusers
     import transformers
 
@@ -303,8 +303,8 @@ def load_chat_model(
     key = ("llm", str(weights.path), dtype, device)
     if key in _LOADED:
         return _LOADED[key]
-    _loaded_something()  # from here on, a failed load may leave garbage too
     release_all()
+    _loaded_something()  # from here on, a failed load may leave garbage too
     import transformers
 
     transformers.utils.logging.disable_progress_bar()
