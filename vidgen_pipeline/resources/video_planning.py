@@ -143,8 +143,7 @@ def _named(generator, name: str, precision: str, notes: list[str]) -> Choice:
     entry = VIDEO_MODELS.get(name)
     if entry is not None and entry.family == "animatic":
         return Choice("animatic", entry, None, "asked for by name")
-    _check_name(name)
-    try:
+    try:  # the name itself was checked first, in plan_video
         weights = _resolve(generator, name, entry, precision, generator.allow_download)
         unet = _resolve_unet(generator, entry) if entry is not None and entry.unet else None
     except ModelChoiceError as exc:
